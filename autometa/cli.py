@@ -1,0 +1,166 @@
+"""The ``autometa`` command: parses arguments, calls the Python API, renders with rich.
+
+Heavy libraries (torch, optuna) are imported inside the commands that need them,
+so ``autometa --help`` answers instantly. Every :class:`~autometa.errors.AutometaError`
+is printed as one line and exits with its code (2 for usage errors); ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from autometa import __version__
+from autometa.errors import AutometaError
+
+app = typer.Typer(
+    help="AutoML for meta-learning: search few-shot strategies, compress the winner, ship a predictor.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+plugins_app = typer.Typer(help="List and check installed plugins.", no_args_is_help=True)
+recipe_app = typer.Typer(help="Validate, show and describe recipes.", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+app.add_typer(recipe_app, name="recipe")
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"autometa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = None,
+    plugin: Annotated[
+        Optional[list[str]],
+        typer.Option("--plugin", "-p", help="Load a plugin module by dotted path (repeatable)."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if plugin:
+        from autometa.plugins import load_plugin_module
+
+        for module in plugin:
+            load_plugin_module(module)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+# --------------------------------------------------------------------- plugins
+
+
+@plugins_app.command("list")
+def plugins_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every component of every loaded plugin: kind, name, distribution, version, description."""
+    from autometa.plugins import get_registry
+
+    registry = get_registry()
+    rows = [
+        {
+            "kind": entry.kind,
+            "name": entry.name,
+            "plugin": entry.source.plugin,
+            "distribution": entry.source.distribution,
+            "version": entry.source.version,
+            "description": entry.description,
+        }
+        for by_name in registry.components.values()
+        for entry in sorted(by_name.values(), key=lambda e: e.name)
+    ]
+    problems = [str(p) for p in registry.problems]
+    if as_json:
+        typer.echo(json.dumps({"components": rows, "problems": problems}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("kind", "name", "distribution", "version", "description")
+    for row in rows:
+        table.add_row(row["kind"], row["name"], row["distribution"], row["version"], row["description"])
+    console = _console()
+    console.print(table)
+    for problem in problems:
+        console.print(f"[yellow]problem:[/] {problem}", highlight=False)
+
+
+# ---------------------------------------------------------------------- recipe
+
+
+@recipe_app.command("validate")
+def recipe_validate(file: Annotated[Path, typer.Argument(help="Recipe YAML file.")]) -> None:
+    """Check a recipe: structure, plugin names, plugin options, search ranges."""
+    from autometa.recipe import load_recipe
+
+    recipe = load_recipe(file)
+    typer.echo(f"{file}: ok (run '{recipe.name}')")
+
+
+@recipe_app.command("show")
+def recipe_show(file: Annotated[Path, typer.Argument(help="Recipe YAML file.")]) -> None:
+    """Print the resolved recipe, with every default filled in."""
+    from autometa.recipe import dump_recipe, load_recipe
+
+    typer.echo(dump_recipe(load_recipe(file)), nl=False)
+
+
+@recipe_app.command("schema")
+def recipe_schema() -> None:
+    """Print the recipe's JSON Schema (for editor completion)."""
+    from autometa.recipe import recipe_json_schema
+
+    typer.echo(json.dumps(recipe_json_schema(), indent=2))
+
+
+# ------------------------------------------------------------------------ main
+
+
+def main() -> None:
+    """Console entry point: runs the app, turning user errors into one line and exit code."""
+    try:
+        app(standalone_mode=False)
+    except AutometaError as exc:
+        if _state["debug"]:
+            raise
+        _error_line(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            _error_line(exc.format_message())
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            _error_line("aborted")
+            sys.exit(1)
+        raise
+
+
+def _error_line(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The meta-regularizer contract: terms on the inner or outer objective, and update constraints."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from autometa.components import Component
+
+
+class Regularizer(Component):
+    """Base of regularizer plugins, built as ``cls(options)``. Override what applies."""
+
+    kind: ClassVar[str] = "regularizer"
+
+    def __init__(self, options):
+        self.options = options
+
+    def attach(self, learner: Any) -> None:
+        """Called once when the learner is built (e.g. to make part of it stochastic)."""
+
+    def inner_penalty(
+        self, params: dict[str, torch.Tensor], init_params: dict[str, torch.Tensor]
+    ) -> torch.Tensor | None:
+        """A term added to every inner-loop loss (gradient-based learners)."""
+        return None
+
+    def outer_penalty(self, learner: Any) -> torch.Tensor | float:
+        """A term added to the meta-loss."""
+        return 0.0
+
+    def before_update(self, learner: Any) -> None:
+        """Called after the meta-gradient is computed, before the outer optimizer steps."""

@@ -1,0 +1,1 @@
+"""autometa's built-in plugins, registered through the `autometa` entry-point group."""
