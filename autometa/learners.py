@@ -61,6 +61,10 @@ class MetaLearner(Component, nn.Module):
         nothing from autometa at run time, so ``torch.export`` and ONNX can trace it.
         """
 
+    def set_training_progress(self, fraction: float) -> None:
+        """Told by the trainer before each meta-step (0 -> 1), for schedules such as
+        MAML++'s first- to second-order annealing. Default: ignored."""
+
     def outer_penalty(self) -> torch.Tensor | float:
         """Sum of the regularizers' outer-loss terms (0 without regularizers)."""
         return sum((r.outer_penalty(self) for r in self.regularizers), 0.0)
