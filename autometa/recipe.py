@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from autometa.components import ComponentKind, ComponentRef, PluginOptions, component_type
 from autometa.errors import AutometaError, RecipeError
-from autometa.space import Suggester, candidates, contains_search, resolve
+from autometa.space import Suggester, candidates, contains_search, node_kind, resolve
 
 
 class Section(PluginOptions):
@@ -210,7 +210,7 @@ def check_tree(
         if key in skip:
             continue
         field = fields[key]
-        if not allow_search and contains_search(item):
+        if not allow_search and node_kind(item):
             raise _TreeError(here, "search nodes are only allowed under 'strategy'")
         for candidate in _candidates(item, here) if allow_search else [item]:
             _check_value(field.annotation, field.metadata, candidate, here, allow_search)
@@ -361,10 +361,19 @@ def _line_numbers(node: yaml.Node | None, path: str = "") -> dict[str, int]:
 
 
 def _where(filename: str, lines: dict[str, int], path: str) -> str:
+    """``file:line`` of the deepest known part of ``path``.
+
+    Search-node keys (``choice``) appear in the YAML but not in option paths, so
+    lines are looked up with them removed.
+    """
+    logical: dict[str, int] = {}
+    for yaml_path, line in lines.items():
+        key = ".".join(p for p in yaml_path.split(".") if p != "choice")
+        logical.setdefault(key, line)
     parts = path.split(".") if path else []
-    while parts and ".".join(parts) not in lines:
+    while parts and ".".join(parts) not in logical:
         parts.pop()
-    line = lines.get(".".join(parts))
+    line = logical.get(".".join(parts))
     return f"{filename}:{line}" if line else filename
 
 
