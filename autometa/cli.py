@@ -129,6 +129,34 @@ def recipe_schema() -> None:
     typer.echo(json.dumps(recipe_json_schema(), indent=2))
 
 
+@plugins_app.command("check")
+def plugins_check(
+    name: Annotated[Optional[str], typer.Argument(help="Only this plugin or distribution.")] = None,
+) -> None:
+    """Validate plugins: hook names and signatures, option schemas, name clashes, imports."""
+    from autometa.plugin_check import check_plugins
+
+    problems = check_plugins(name)
+    for problem in problems:
+        typer.echo(f"problem: {problem}")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"ok: no problems found in {name or 'any installed plugin'}")
+
+
+@plugins_app.command("new")
+def plugins_new(
+    name: Annotated[str, typer.Argument(help="Distribution name of the new plugin package, e.g. autometa-cutmix.")],
+    kind: Annotated[str, typer.Option("--kind", "-k", help="Component kind: dataset, backbone, learner, ...")],
+    directory: Annotated[Path, typer.Option("--dir", help="Create the package folder inside this folder.")] = Path("."),
+) -> None:
+    """Scaffold a pip-installable plugin package (pyproject, hook module, test, README)."""
+    from autometa.scaffold import scaffold_plugin
+
+    project = scaffold_plugin(name, kind, directory)
+    typer.echo(f"created {project}; next: pip install -e {project} && pytest {project}")
+
+
 # ------------------------------------------------------------------------ main
 
 
@@ -144,17 +172,19 @@ def main() -> None:
     except KeyboardInterrupt:
         _error_line("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            _error_line(exc.format_message())
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Exit):
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _error_line("aborted")
+        sys.exit(1)
+    except Exception as exc:
+        # Click's usage errors (bad option, missing argument, unknown command); typer
+        # may vendor click, so they are recognised by shape rather than by class.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            message = exc.format_message()
+            if message:  # empty when a group without a command just printed its help
+                _error_line(f"{message.rstrip('.')}; see 'autometa --help'")
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            _error_line("aborted")
-            sys.exit(1)
         raise
 
 
