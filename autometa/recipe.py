@@ -53,16 +53,16 @@ class Transforms(Section):
 
 class DataSection(Section):
     dataset: component_type("dataset") = Field(description="data set plugin and its options")
-    transforms: Transforms = Field(default_factory=Transforms)
+    transforms: Transforms = Field(default_factory=Transforms, description="resize, normalisation, augmentation")
     cache_dir: Path | None = Field(None, description="where rendered/decoded data is cached (default: user cache)")
 
 
 class EvaluationSection(Section):
     """The fixed, seeded episodes every candidate is scored on."""
 
-    ways: int = Field(5, ge=2)
-    shots: int = Field(1, ge=1)
-    queries: int = Field(15, ge=1)
+    ways: int = Field(5, ge=2, description="classes per evaluation episode (N)")
+    shots: int = Field(1, ge=1, description="support images per class (K)")
+    queries: int = Field(15, ge=1, description="query images per class (Q)")
     val_episodes: int = Field(100, ge=2, description="validation episodes (the search objective)")
     test_episodes: int = Field(600, ge=2, description="test episodes (final scores)")
 
@@ -78,9 +78,9 @@ class Strategy(Section):
     backbone: component_type("backbone") = Field("conv4", description="backbone plugin and its options")
     train_episodes: EpisodeShape = Field(default_factory=EpisodeShape, description="training episode shape")
     meta_batch_size: int = Field(4, ge=1, description="tasks per meta-update")
-    outer_optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    outer_optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="meta (outer) optimizer")
     outer_lr: float = Field(1e-3, gt=0, description="meta (outer) learning rate")
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="outer learning-rate schedule")
     grad_clip: float | None = Field(None, gt=0, description="clip the meta-gradient norm to this")
     regularizers: list[component_type("regularizer")] = Field(
         default_factory=list, description="meta-regularizer plugins"
@@ -93,7 +93,7 @@ class TrainingSection(Section):
     meta_steps: int = Field(500, ge=1, description="meta-updates per candidate")
     eval_every: int = Field(100, ge=1, description="validation scores reported every this many steps")
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="bf16 autocast: auto = on GPU only")
-    checkpoint_every: int = Field(100, ge=1)
+    checkpoint_every: int = Field(100, ge=1, description="save a resumable checkpoint every this many steps")
 
 
 class SearchSection(Section):
@@ -125,13 +125,13 @@ class Recipe(Section):
     """The whole run."""
 
     name: str = Field(description="run name: the run directory is <output_dir>/<name>")
-    seed: int = 0
-    output_dir: Path = Path("runs")
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    data: DataSection
-    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    seed: int = Field(0, description="seeds episodes, initialisation and the sampler: same seed, same run")
+    output_dir: Path = Field(Path("runs"), description="parent of the run directory")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, then MPS, then CPU")
+    data: DataSection = Field(description="the data set and its preprocessing")
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="fixed scoring episodes")
     strategy: dict[str, Any] = Field(description="the search space: a Strategy whose values may be search nodes")
-    training: TrainingSection = Field(default_factory=TrainingSection)
+    training: TrainingSection = Field(default_factory=TrainingSection, description="per-candidate budget")
     search: SearchSection = Field(default_factory=SearchSection)
     compression: CompressionSection | None = None
     export: ExportSection = Field(default_factory=ExportSection)
