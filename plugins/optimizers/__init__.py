@@ -1,1 +1,11 @@
-"""Built-in optimizers."""
+"""Built-in inner optimizers (update rules of the inner loop)."""
+
+from autometa.hookspecs import hookimpl
+
+
+@hookimpl
+def register_inner_optimizers():
+    from autometa_plugins.optimizers.learned import LearnedOptimizer
+    from autometa_plugins.optimizers.mamlpp import PerLayerPerStepLR
+
+    return [PerLayerPerStepLR, LearnedOptimizer]

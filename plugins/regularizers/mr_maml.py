@@ -1,0 +1,132 @@
+"""MR-MAML: meta-regularisation on weights (Yin et al. 2020, "Meta-Learning without Memorization").
+
+When every task keeps the same class-to-label assignment ("non-mutually-exclusive"
+tasks), a meta-learner can memorise the assignment in its weights and ignore the
+support set, which fails on novel classes. MR-MAML makes part of the network
+stochastic, ``theta ~ q = N(mu, sigma^2)`` sampled with the reparameterisation
+trick, and adds ``beta * KL(q || prior)`` with ``prior = N(0, prior_std^2)`` to the
+meta-loss: an information bottleneck on what the meta-parameters can store, so
+the task must be solved through adaptation.
+
+``attach`` turns the chosen ``nn.Conv2d`` / ``nn.Linear`` layers of the learner
+into their stochastic versions in place (a class swap: same weights, same
+hyper-parameters, plus a ``weight_log_std`` parameter). In eval mode they use the
+posterior mean, and the learner's exported predictor gets plain layers back, so
+deployment, export and compression see an ordinary network.
+
+One weight sample is drawn per forward pass (not once per task as in the paper's
+Algorithm 2): the same Monte-Carlo estimate of the expected loss, with more noise.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from autometa.components import PluginOptions
+from autometa.errors import PluginError
+from autometa.regularizers import Regularizer
+
+
+class StochasticConv2d(nn.Conv2d):
+    """A convolution whose weight is sampled from N(weight, exp(weight_log_std)^2) in training mode."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, sampled_weight(self), self.bias)
+
+
+class StochasticLinear(nn.Linear):
+    """A linear layer whose weight is sampled from N(weight, exp(weight_log_std)^2) in training mode."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, sampled_weight(self), self.bias)
+
+
+STOCHASTIC = {nn.Conv2d: StochasticConv2d, nn.Linear: StochasticLinear}
+DETERMINISTIC = {v: k for k, v in STOCHASTIC.items()}
+
+
+def sampled_weight(layer: nn.Module) -> torch.Tensor:
+    """Reparameterised sample in training mode; the posterior mean in eval mode."""
+    if not layer.training:
+        return layer.weight
+    return layer.weight + layer.weight_log_std.exp() * torch.randn_like(layer.weight)
+
+
+def make_stochastic(layer: nn.Module, init_std: float) -> None:
+    """Turn a plain ``nn.Conv2d`` / ``nn.Linear`` into its stochastic version, in place."""
+    layer.__class__ = STOCHASTIC[type(layer)]
+    layer.weight_log_std = nn.Parameter(torch.full_like(layer.weight.detach(), math.log(init_std)))
+
+
+def make_deterministic(root: nn.Module) -> None:
+    """Replace every stochastic layer under ``root`` by the plain layer of its posterior mean, in place."""
+    for layer in root.modules():
+        if type(layer) in DETERMINISTIC:
+            del layer.weight_log_std
+            layer.__class__ = DETERMINISTIC[type(layer)]
+
+
+def gaussian_kl(mean: torch.Tensor, log_std: torch.Tensor, prior_std: float) -> torch.Tensor:
+    """KL(N(mean, exp(log_std)^2) || N(0, prior_std^2)), summed over all entries."""
+    variance_ratio = (2 * log_std).exp() / prior_std**2
+    return 0.5 * (variance_ratio + mean.pow(2) / prior_std**2 - 1 - variance_ratio.log()).sum()
+
+
+class MRMAML(Regularizer):
+    """Stochastic weights on chosen layers with a KL penalty to a prior, so tasks cannot be memorised.
+
+    Yin, Tucker, Zhou, Levine & Finn, "Meta-Learning without Memorization", ICLR
+    2020 (MR-MAML, meta-regularisation on weights). See the module docstring.
+    """
+
+    name = "mr_maml"
+
+    class Options(PluginOptions):
+        layers: list[str] = Field(
+            default_factory=lambda: ["backbone.*"],
+            description="glob patterns over the learner's module names choosing the Conv2d/Linear layers made stochastic",
+        )
+        beta: float = Field(1e-4, ge=0, description="weight of KL(posterior || prior) in the meta-loss")
+        prior_std: float = Field(1.0, gt=0, description="standard deviation of the zero-mean Gaussian prior")
+        init_std: float = Field(0.01, gt=0, description="initial standard deviation of the weight posterior")
+
+    def __init__(self, options: Options):
+        super().__init__(options)
+        self.stochastic: list[nn.Module] = []
+
+    def attach(self, learner: Any) -> None:
+        chosen = [
+            (name, module)
+            for name, module in learner.named_modules()
+            if type(module) in STOCHASTIC and any(fnmatch.fnmatchcase(name, p) for p in self.options.layers)
+        ]
+        if not chosen:
+            raise PluginError(
+                f"mr_maml: no Conv2d or Linear layer of the learner matches layers={self.options.layers}; "
+                "use patterns such as 'backbone.*' (see 'autometa plugins list')"
+            )
+        for _, module in chosen:
+            make_stochastic(module, self.options.init_std)
+        self.stochastic = [module for _, module in chosen]
+        export = learner.export_predictor
+
+        def export_deterministic() -> nn.Module:
+            predictor = copy.deepcopy(export())  # never strip the learner's own layers
+            make_deterministic(predictor)
+            return predictor
+
+        learner.export_predictor = export_deterministic
+
+    def outer_penalty(self, learner: Any) -> torch.Tensor | float:
+        if not self.stochastic:
+            return 0.0
+        kl = sum(gaussian_kl(m.weight, m.weight_log_std, self.options.prior_std) for m in self.stochastic)
+        return self.options.beta * kl
