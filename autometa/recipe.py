@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator
 
 from autometa.components import ComponentKind, ComponentRef, PluginOptions, component_type
 from autometa.errors import AutometaError, RecipeError
@@ -97,16 +97,36 @@ class TrainingSection(Section):
 
 
 class SearchSection(Section):
-    """How Optuna searches the strategy space."""
+    """How Optuna searches the strategy space (see docs/search.md)."""
 
-    trials: int = Field(20, ge=1)
-    timeout_minutes: float | None = Field(None, gt=0)
-    sampler: Literal["tpe", "random", "nsga2"] = "tpe"
-    pruner: Literal["hyperband", "median", "none"] = "hyperband"
-    wilcoxon: bool = Field(True, description="also prune across validation episodes (WilcoxonPruner)")
-    objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
-        default_factory=lambda: ["accuracy"], min_length=1
+    trials: int = Field(20, ge=1, description="trials to finish (complete, pruned or failed); a rerun resumes up to this")
+    timeout_minutes: float | None = Field(None, gt=0, description="stop starting trials after this long (per run)")
+    workers: int = Field(1, ge=1, description="local worker processes sharing one journal storage (--workers overrides)")
+    sampler: Literal["auto", "tpe", "random", "nsga2"] = Field(
+        "auto", description="auto: TPE (seeded) for one objective, NSGA-II for several"
     )
+    startup_trials: int = Field(
+        5, ge=0, description="random trials before TPE models the space and the median pruner starts pruning"
+    )
+    pruner: Literal["hyperband", "median", "none"] = Field(
+        "hyperband", description="prune across training on the intermediate validation accuracy"
+    )
+    wilcoxon: bool = Field(True, description="also prune across validation episodes (WilcoxonPruner, paired)")
+    wilcoxon_p_threshold: float = Field(
+        0.1, gt=0, lt=1, description="p-value under which a trial is judged worse than the best one"
+    )
+    objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
+        default_factory=lambda: ["accuracy"],
+        min_length=1,
+        description="accuracy first; add params, flops or latency for a multi-objective (Pareto) search",
+    )
+
+    @field_validator("objectives")
+    @classmethod
+    def _accuracy_first(cls, value: list[str]) -> list[str]:
+        if value[0] != "accuracy" or len(set(value)) != len(value):
+            raise ValueError("list 'accuracy' first and each objective once, e.g. [accuracy, params]")
+        return value
 
 
 class CompressionSection(Section):
