@@ -1,0 +1,149 @@
+"""Meta-regularizers: proximal (iMAML), MR-MAML, meta-gradient clipping, meta-weight decay."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from autometa.errors import PluginError
+from autometa.plugins import get_registry
+from autometa_plugins.regularizers.mr_maml import StochasticConv2d, StochasticLinear, gaussian_kl
+
+
+def build(name: str, **options):
+    return get_registry().create("regularizer", {name: options})
+
+
+class TinyLearner(nn.Module):
+    """Just what regularizers touch: a backbone, a head, an inner optimizer, an exported predictor."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+        self.head = nn.Linear(5, 3)
+        params = dict(self.named_parameters())
+        self.inner_optimizer = get_registry().create("inner_optimizer", "mamlpp", params=params, steps=2, lr=0.1)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+    def export_predictor(self) -> nn.Module:
+        return self.backbone  # shares modules, as a careless predictor might
+
+
+def test_every_regularizer_is_registered_with_an_option_schema():
+    for name in ("proximal", "mr_maml", "meta_grad_clip", "meta_weight_decay"):
+        entry = get_registry().get("regularizer", name)
+        schema = entry.cls.Options.model_json_schema()
+        assert all("description" in field for field in schema["properties"].values())
+
+
+# ------------------------------------------------------------------ proximal
+
+
+def test_proximal_gradient_pulls_adapted_weights_toward_the_init_in_proportion_to_lambda():
+    init = {"w": torch.randn(3, 4), "b": torch.randn(3)}
+    adapted = {n: (t + torch.randn_like(t)).requires_grad_() for n, t in init.items()}
+    grads = {}
+    for strength in (0.5, 2.0):
+        penalty = build("proximal", strength=strength).inner_penalty(adapted, init)
+        grads[strength] = dict(zip(adapted, torch.autograd.grad(penalty, list(adapted.values()))))
+    for name in init:
+        offset = adapted[name].detach() - init[name]
+        torch.testing.assert_close(grads[0.5][name], 0.5 * offset)
+        torch.testing.assert_close(grads[2.0][name], 4 * grads[0.5][name])
+        # a gradient step on the penalty moves the weights toward the initialisation
+        stepped = adapted[name].detach() - 0.1 * grads[2.0][name]
+        assert (stepped - init[name]).norm() < offset.norm()
+
+
+def test_proximal_with_zero_strength_adds_nothing():
+    init = {"w": torch.randn(2, 2)}
+    assert build("proximal", strength=0.0).inner_penalty({"w": init["w"] + 1}, init).item() == 0.0
+
+
+# ------------------------------------------------------------------ MR-MAML
+
+
+def test_mr_maml_kl_is_zero_when_the_posterior_equals_the_prior():
+    prior_std = 0.3
+    mean = torch.zeros(5, 4)
+    assert gaussian_kl(mean, torch.full_like(mean, torch.log(torch.tensor(prior_std)).item()), prior_std).abs() < 1e-6
+
+
+def test_mr_maml_kl_matches_torch_distributions_otherwise():
+    mean, log_std = torch.randn(6, 3), torch.randn(6, 3) * 0.5
+    q = torch.distributions.Normal(mean, log_std.exp())
+    p = torch.distributions.Normal(torch.zeros_like(mean), torch.full_like(mean, 0.7))
+    expected = torch.distributions.kl_divergence(q, p).sum()
+    torch.testing.assert_close(gaussian_kl(mean, log_std, 0.7), expected)
+    assert expected > 0
+
+
+def test_mr_maml_makes_chosen_layers_stochastic_and_penalises_them():
+    learner = TinyLearner()
+    x = torch.randn(2, 1, 4, 4)
+    plain = copy.deepcopy(learner).eval()(x)
+    regularizer = build("mr_maml", layers=["backbone.*"], beta=0.01, init_std=0.05)
+    regularizer.attach(learner)
+    assert isinstance(learner.backbone[0], StochasticConv2d)
+    assert isinstance(learner.backbone[3], StochasticLinear)
+    assert type(learner.head) is nn.Linear  # not chosen
+
+    learner.train()
+    assert not torch.equal(learner(x), learner(x))  # a fresh weight sample per forward
+    learner.eval()
+    torch.testing.assert_close(learner(x), plain)  # posterior mean = the original weights
+
+    penalty = regularizer.outer_penalty(learner)
+    penalty.backward()
+    assert learner.backbone[0].weight.grad is not None and learner.backbone[0].weight_log_std.grad is not None
+    assert learner.head.weight.grad is None
+
+
+def test_mr_maml_exports_plain_layers_without_touching_the_learner():
+    learner = TinyLearner()
+    build("mr_maml").attach(learner)
+    predictor = learner.export_predictor()
+    assert [type(m) for m in predictor.modules()][1:] == [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear]
+    assert not any("log_std" in name for name, _ in predictor.named_parameters())
+    assert isinstance(learner.backbone[0], StochasticConv2d)
+
+
+def test_mr_maml_names_the_problem_when_no_layer_matches():
+    with pytest.raises(PluginError, match="no Conv2d or Linear layer .* matches"):
+        build("mr_maml", layers=["encoder.*"]).attach(TinyLearner())
+
+
+# ------------------------------------------------------------------ meta-gradient clipping and decay
+
+
+def fill_grads(learner: nn.Module, value: float) -> None:
+    for param in learner.parameters():
+        param.grad = torch.full_like(param, value)
+
+
+def test_meta_grad_clip_bounds_the_meta_gradient_norm():
+    learner = TinyLearner()
+    fill_grads(learner, 3.0)
+    build("meta_grad_clip", max_norm=0.5).before_update(learner)
+    total = torch.cat([p.grad.flatten() for p in learner.parameters()]).norm()
+    torch.testing.assert_close(total, torch.tensor(0.5))
+
+
+def test_meta_weight_decay_adds_strength_times_weight_to_network_weights_only():
+    learner = TinyLearner()
+    fill_grads(learner, 1.0)
+    build("meta_weight_decay", strength=0.1).before_update(learner)
+    conv = learner.backbone[0]
+    torch.testing.assert_close(conv.weight.grad, 1.0 + 0.1 * conv.weight.detach())
+    assert torch.equal(conv.bias.grad, torch.ones_like(conv.bias))  # 1-D: not decayed by default
+    assert torch.equal(learner.inner_optimizer.rates.grad, torch.ones_like(learner.inner_optimizer.rates))
+
+    fill_grads(learner, 1.0)
+    build("meta_weight_decay", strength=0.1, decay_1d=True).before_update(learner)
+    torch.testing.assert_close(conv.bias.grad, 1.0 + 0.1 * conv.bias.detach())
