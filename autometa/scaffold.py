@@ -1,0 +1,116 @@
+"""``autometa plugins new``: a pip-installable plugin package that passes its own tests.
+
+The package is rendered from the templates in ``autometa/templates/plugin/``
+(``*.tmpl`` files with ``string.Template`` placeholders such as ``$component``)::
+
+    autometa-cutmix/
+      pyproject.toml                 entry point in the ``autometa`` group
+      README.md
+      autometa_cutmix/__init__.py    the @hookimpl registering the component
+      autometa_cutmix/<kind>.py      a small, working component of that kind
+      tests/test_autometa_cutmix.py  autometa's checks + a tiny search using it
+
+Each kind's component is a complete example (the plugin author's guide shows
+them), meant to be edited into the author's own idea.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from autometa import __version__
+from autometa.errors import PluginError
+from autometa.plugins import KINDS
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$")
+
+
+def _template(relative: str):
+    return resources.files("autometa").joinpath("templates", "plugin", f"{relative}.tmpl")
+
+
+def template_text(relative: str) -> str:
+    """The text of one template file, e.g. ``"components/pruner.py"``."""
+    return _template(relative).read_text(encoding="utf-8")
+
+
+def scaffold_kinds() -> list[str]:
+    """The kinds ``plugins new`` can scaffold (those with a component template)."""
+    return [kind for kind in KINDS if _template(f"components/{kind}.py").is_file()]
+
+
+def placeholders(name: str, kind: str) -> dict[str, str]:
+    """Template values for distribution ``name`` and ``kind``; a PluginError names a bad input."""
+    if not _NAME.match(name):
+        raise PluginError(
+            f"'{name}' is not a valid plugin name; use letters, digits, '-' or '_', starting with a letter "
+            "(e.g. autometa-cutmix)"
+        )
+    kinds = scaffold_kinds()
+    if kind not in kinds:
+        close = difflib.get_close_matches(kind, kinds, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise PluginError(f"cannot scaffold kind '{kind}'; {hint}choose one of: {', '.join(kinds)}")
+    package = name.replace("-", "_").lower()
+    component = package.removeprefix("autometa_") or package
+    major_minor = ".".join(__version__.split(".")[:2])
+    return {
+        "project": name,
+        "package": package,
+        "component": component,
+        "class_name": "".join(part.capitalize() for part in component.split("_")),
+        "kind": kind,
+        "kind_words": kind.replace("_", " "),
+        "hook": KINDS[kind],
+        "module": kind,
+        "autometa_version": major_minor,
+        "usage": _USAGE[kind].format(component=component),
+    }
+
+
+def render(relative: str, values: dict[str, str]) -> str:
+    """One template rendered with ``values`` (missing placeholders are an error)."""
+    return Template(template_text(relative)).substitute(values)
+
+
+def scaffold_plugin(name: str, kind: str, directory: Path = Path(".")) -> Path:
+    """Write the plugin package ``directory/name`` and return its folder.
+
+    Raises :class:`~autometa.errors.PluginError` if the name or kind is invalid
+    or the folder already exists and is not empty.
+    """
+    values = placeholders(name, kind)
+    project = Path(directory) / name
+    if project.exists() and any(project.iterdir()):
+        raise PluginError(f"{project} already exists and is not empty; choose another name or --dir")
+    test = f"tests/{kind}.py" if _template(f"tests/{kind}.py").is_file() else "tests/default.py"
+    files = {
+        "pyproject.toml": "pyproject.toml",
+        "README.md": "README.md",
+        f"{values['package']}/__init__.py": "package_init.py",
+        f"{values['package']}/{values['module']}.py": f"components/{kind}.py",
+        f"tests/test_{values['package']}.py": test,
+    }
+    for target, source in files.items():
+        path = project / target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(source, values), encoding="utf-8")
+    return project
+
+
+#: How the README shows the component used in a recipe.
+_USAGE = {
+    "dataset": "```yaml\ndata:\n  dataset: {{{component}: {{path: my_data.npz}}}}\n```",
+    "backbone": "```yaml\nstrategy:\n  backbone: {component}\n```",
+    "learner": "```yaml\nstrategy:\n  learner: {component}\n```",
+    "inner_optimizer": "```yaml\nstrategy:\n  learner: {{maml: {{inner_optimizer: {component}}}}}\n```",
+    "regularizer": "```yaml\nstrategy:\n  regularizers: [{component}]\n```",
+    "pruner": "```yaml\ncompression:\n  pruner: {component}\n```",
+    "distiller": "```yaml\ncompression:\n  distiller: {component}\n```",
+    "quantizer": "```yaml\ncompression:\n  quantizer: {component}\n```",
+    "exporter": "```yaml\nexport:\n  formats: [{component}]\n```",
+}
