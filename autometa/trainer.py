@@ -1,0 +1,324 @@
+"""Meta-training of one candidate strategy, scored on fixed validation episodes.
+
+:func:`train` is the loop the search calls once per trial and ``autometa train``
+calls once: it builds the learner from the strategy, meta-trains it with the
+outer optimizer and schedule the strategy names, reports progress and validation
+scores through callbacks, checkpoints and resumes, and stops with a
+:class:`~autometa.errors.TrainingError` when the loss or meta-gradient stops
+being finite. On the CPU a run is deterministic for the recipe's seed, and a
+resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autometa.data import Preprocessing, SplitData, load_data
+from autometa.device import autocast, select_device
+from autometa.episodes import EpisodeSampler, TaskBatch
+from autometa.errors import TrainingError
+from autometa.evaluation import EvalResult, evaluate_learner, split_episodes
+from autometa.learners import MetaLearner
+from autometa.recipe import Recipe, Strategy, TrainingSection
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = 1
+
+ProgressCallback = Callable[[int, int, dict], None]
+ValidationCallback = Callable[[int, EvalResult], None]
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`: the final validation score and the trained learner."""
+
+    val: EvalResult
+    steps: int
+    tasks_per_second: float
+    checkpoint: Path | None
+    learner: MetaLearner
+    device: torch.device
+
+
+@dataclass
+class TrainReport:
+    """What ``autometa train`` reports: the training result and the test score."""
+
+    result: TrainResult
+    test: EvalResult
+    workdir: Path
+
+
+@dataclass
+class Checkpoint:
+    """A saved learner with everything needed to rebuild and re-score it."""
+
+    learner: MetaLearner
+    strategy: Strategy
+    recipe: Recipe
+    preprocessing: Preprocessing
+    step: int
+
+
+def build_learner(strategy: Strategy, preprocessing: Preprocessing, *, registry: Any = None) -> MetaLearner:
+    """Build the strategy's backbone, regularizers and learner through the plugin registry."""
+    if registry is None:
+        from autometa.plugins import get_registry
+
+        registry = get_registry()
+    backbone = registry.create(
+        "backbone", strategy.backbone, in_channels=preprocessing.channels, image_size=preprocessing.image_size
+    )
+    regularizers = [registry.create("regularizer", ref) for ref in strategy.regularizers]
+    return registry.create(
+        "learner",
+        strategy.learner,
+        backbone=backbone,
+        ways=strategy.train_episodes.ways,
+        registry=registry,
+        regularizers=regularizers,
+    )
+
+
+def make_optimizer(strategy: Strategy, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """The outer optimizer; ``sgd`` uses Nesterov momentum 0.9 (plain SGD rarely meta-trains well)."""
+    if strategy.outer_optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=strategy.outer_lr)
+    if strategy.outer_optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=strategy.outer_lr)
+    return torch.optim.SGD(parameters, lr=strategy.outer_lr, momentum=0.9, nesterov=True)
+
+
+def make_schedule(strategy: Strategy, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """``constant``, or ``cosine`` annealing from ``outer_lr`` to 0 over the run."""
+    if strategy.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+
+
+def train(
+    recipe: Recipe,
+    strategy: Strategy,
+    data: SplitData,
+    *,
+    workdir: Path | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_validation: ValidationCallback | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Meta-train ``strategy`` for ``recipe.training.meta_steps`` and score it on the validation episodes.
+
+    ``on_progress(step, total, {"loss", "accuracy", "lr", "grad_norm"})`` is called
+    after every meta-step; ``on_validation(step, result)`` every ``eval_every`` steps
+    and at the end; it may raise (e.g. ``optuna.TrialPruned``): the checkpoint is
+    saved first. With a
+    ``workdir``, ``workdir/checkpoint.pt`` is written every ``checkpoint_every``
+    steps and at the end, and a run finds and resumes it.
+    """
+    training = recipe.training
+    val_episodes = split_episodes(recipe, data, "val")
+    torch_device = select_device(device or recipe.device)
+
+    torch.manual_seed(recipe.seed)
+    random.seed(recipe.seed)
+    learner = build_learner(strategy, data.preprocessing).to(torch_device)
+    parameters = [p for p in learner.parameters() if p.requires_grad]
+    optimizer = make_optimizer(strategy, parameters)
+    schedule = make_schedule(strategy, optimizer, training.meta_steps)
+    sampler = EpisodeSampler(
+        data.train,
+        strategy.train_episodes,
+        preprocessing=data.preprocessing,
+        seed=recipe.seed,
+        device=torch_device,
+        augment=recipe.data.transforms.augment,
+    )
+    path = workdir / CHECKPOINT_NAME if workdir is not None else None
+    state = _TrainingState(recipe, strategy, data.preprocessing, learner, optimizer, schedule, sampler)
+    if path is not None and path.is_file():
+        state.resume(path)
+
+    last_val: EvalResult | None = None
+    train_seconds = 0.0
+    first_step = state.step
+    while state.step < training.meta_steps:
+        started = time.perf_counter()
+        metrics = _meta_update(learner, parameters, optimizer, schedule, sampler.sample(strategy.meta_batch_size),
+                               strategy, training, state.step, torch_device)
+        train_seconds += time.perf_counter() - started
+        state.step += 1
+        if on_progress is not None:
+            on_progress(state.step, training.meta_steps, metrics)
+        finished = state.step == training.meta_steps
+        validate = state.step % training.eval_every == 0 or finished
+        if validate:
+            last_val = evaluate_learner(learner, val_episodes, torch_device)
+        if path is not None and (validate or state.step % training.checkpoint_every == 0):
+            state.save(path)
+        if validate and on_validation is not None:
+            on_validation(state.step, last_val)
+    if last_val is None:  # resumed from a finished run
+        last_val = evaluate_learner(learner, val_episodes, torch_device)
+    done = state.step - first_step
+    return TrainResult(
+        val=last_val,
+        steps=state.step,
+        tasks_per_second=done * strategy.meta_batch_size / train_seconds if train_seconds > 0 else 0.0,
+        checkpoint=path,
+        learner=learner,
+        device=torch_device,
+    )
+
+
+def train_recipe(
+    recipe: Recipe,
+    *,
+    workdir: Path | None = None,
+    device: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> TrainReport:
+    """Train the recipe's fixed strategy, then score it on the test episodes (``autometa train``).
+
+    ``workdir`` defaults to ``<output_dir>/<name>/train``; it receives the
+    checkpoint and ``metrics.json`` (validation and test scores, throughput).
+    """
+    strategy = recipe.fixed_strategy()
+    data = load_data(recipe.data)
+    test_episodes = split_episodes(recipe, data, "test")  # a shape the test split cannot fill fails now
+    workdir = workdir or recipe.output_dir / recipe.name / "train"
+    result = train(recipe, strategy, data, workdir=workdir, on_progress=on_progress, device=device)
+    test = evaluate_learner(result.learner, test_episodes, result.device)
+    metrics = {
+        "val": result.val.as_dict(),
+        "test": test.as_dict(),
+        "steps": result.steps,
+        "tasks_per_second": result.tasks_per_second,
+    }
+    (workdir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return TrainReport(result=result, test=test, workdir=workdir)
+
+
+def _meta_update(
+    learner: MetaLearner,
+    parameters: list[torch.nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    batch: TaskBatch,
+    strategy: Strategy,
+    training: TrainingSection,
+    step: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """One meta-update on ``batch``: accumulate the meta-gradient, check it, clip it, step."""
+    learner.train()
+    learner.set_training_progress(step / training.meta_steps)
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(device, training.amp):
+        output = learner.meta_step(batch)
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, strategy.grad_clip or math.inf)
+    if not math.isfinite(output.loss) or not torch.isfinite(grad_norm):
+        what = "meta-loss" if not math.isfinite(output.loss) else "meta-gradient norm"
+        value = output.loss if what == "meta-loss" else grad_norm.item()
+        raise TrainingError(
+            f"step {step + 1}: the {what} is {value}; the learning rate is likely too high "
+            f"(outer_lr {strategy.outer_lr}, or the learner's inner_lr): lower it or set strategy.grad_clip"
+        )
+    for regularizer in learner.regularizers:
+        regularizer.before_update(learner)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    schedule.step()
+    return {"loss": output.loss, "accuracy": output.accuracy, "lr": lr, "grad_norm": grad_norm.item()}
+
+
+class _TrainingState:
+    """What a checkpoint holds and how a run is restored from it."""
+
+    def __init__(self, recipe, strategy, preprocessing, learner, optimizer, schedule, sampler):
+        self.recipe, self.strategy, self.preprocessing = recipe, strategy, preprocessing
+        self.learner, self.optimizer, self.schedule, self.sampler = learner, optimizer, schedule, sampler
+        self.step = 0
+
+    def save(self, path: Path) -> None:
+        """Write atomically, so an interrupted save never leaves a broken checkpoint."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "step": self.step,
+            "learner": self.learner.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "rng": _rng_state(),
+            "strategy": self.strategy.model_dump(mode="json"),
+            "recipe": self.recipe.model_dump(mode="json"),
+            "preprocessing": asdict(self.preprocessing),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        torch.save(payload, partial)
+        os.replace(partial, path)
+
+    def resume(self, path: Path) -> None:
+        payload = _read(path)
+        if payload["strategy"] != self.strategy.model_dump(mode="json") or payload["recipe"]["seed"] != self.recipe.seed:
+            raise TrainingError(
+                f"{path} holds a checkpoint of another strategy or seed; "
+                "train into another directory (--out) or delete it"
+            )
+        self.learner.load_state_dict(payload["learner"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["schedule"])
+        self.sampler.load_state_dict(payload["sampler"])
+        _set_rng_state(payload["rng"])
+        self.step = payload["step"]
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise TrainingError(f"{path}: not a readable autometa checkpoint ({exc}); re-run training") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path}: not an autometa checkpoint (format {CHECKPOINT_FORMAT}); re-run training")
+    return payload
+
+
+def load_checkpoint(path: Path, *, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the learner saved at ``path`` (its plugins must be installed), on ``device``."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: checkpoint not found; train first ('autometa train' or 'autometa search')")
+    payload = _read(path)
+    strategy = Strategy.model_validate(payload["strategy"])
+    recipe = Recipe.model_validate(payload["recipe"])
+    fields = dict(payload["preprocessing"])
+    fields["value_range"] = tuple(fields["value_range"])
+    preprocessing = Preprocessing(**fields)
+    learner = build_learner(strategy, preprocessing)
+    learner.load_state_dict(payload["learner"])
+    learner.to(device).eval()
+    return Checkpoint(learner, strategy, recipe, preprocessing, payload["step"])

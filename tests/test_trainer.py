@@ -1,0 +1,351 @@
+"""The trainer: determinism, resume, callbacks, clipping, schedules, NaN stops, checkpoints, `autometa train`.
+
+Everything runs on tiny in-test components (a linear backbone, a prototype
+learner, a noise data set) so these tests pin the loop, not any algorithm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import textwrap
+
+import pytest
+import torch
+from pydantic import Field
+from torch import nn
+from torch.nn import functional as F
+
+from autometa import plugins
+from autometa.components import PluginOptions
+from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData, load_data
+from autometa.errors import DataError, TrainingError
+from autometa.hookspecs import hookimpl
+from autometa.learners import MetaLearner, StepOutput
+from autometa.networks import Backbone
+from autometa.recipe import parse_recipe
+from autometa.regularizers import Regularizer
+from autometa.trainer import CHECKPOINT_NAME, build_learner, load_checkpoint, train, train_recipe
+
+# ----------------------------------------------------------------- test doubles
+
+
+class NoiseBlobs(Dataset):
+    """Classes are fixed random 8x8 patterns plus noise (train 6, val 5, test 5 classes)."""
+
+    name = "noise_blobs"
+
+    class Options(PluginOptions):
+        per_class: int = Field(6, description="images per class")
+
+    def load(self, cache_dir) -> SplitData:
+        g = torch.Generator().manual_seed(0)
+
+        def split(prefix: str, classes: int) -> ImageClasses:
+            centres = torch.rand(classes, 1, 8, 8, generator=g) * 200
+            noise = torch.rand(classes, self.options.per_class, 1, 8, 8, generator=g) * 55
+            images = (centres[:, None] + noise).to(torch.uint8).flatten(0, 1)
+            labels = torch.arange(classes).repeat_interleave(self.options.per_class)
+            return ImageClasses(images, labels, [f"{prefix}/{c}" for c in range(classes)])
+
+        return SplitData(split("train", 6), split("val", 5), split("test", 5), Preprocessing(channels=1, image_size=8))
+
+
+class FlatLinear(Backbone):
+    """Flatten and one linear layer."""
+
+    name = "flat_linear"
+
+    class Options(PluginOptions):
+        features: int = Field(16, description="embedding size")
+
+    def __init__(self, options, in_channels: int, image_size: int):
+        super().__init__(options, in_channels, image_size)
+        self.out_features = options.features
+        self.layer = nn.Linear(in_channels * image_size * image_size, options.features)
+
+    def forward(self, x):
+        return self.layer(x.flatten(1))
+
+
+def prototype_logits(backbone, support_x, support_y, query_x, ways):
+    support, query = backbone(support_x), backbone(query_x)
+    prototypes = F.one_hot(support_y, ways).float().T @ support / F.one_hot(support_y, ways).sum(0)[:, None]
+    return -((query[:, None] - prototypes[None]) ** 2).sum(-1)
+
+
+class Centroid(MetaLearner):
+    """Nearest class mean; records the training progress it is told."""
+
+    name = "centroid"
+
+    class Options(PluginOptions):
+        pass
+
+    def __init__(self, options, **context):
+        super().__init__(options, **context)
+        self.progress: list[float] = []
+
+    def meta_step(self, batch) -> StepOutput:
+        losses, accuracies = [], []
+        for i in range(len(batch)):
+            ep = batch.episode(i)
+            logits = prototype_logits(self.backbone, ep.support_x, ep.support_y, ep.query_x, ep.ways)
+            losses.append(F.cross_entropy(logits, ep.query_y))
+            accuracies.append((logits.argmax(-1) == ep.query_y).float().mean())
+        loss = torch.stack(losses).mean() + self.outer_penalty()
+        loss.backward()
+        return StepOutput(loss=loss.item(), accuracy=torch.stack(accuracies).mean().item())
+
+    def predict(self, episode):
+        return prototype_logits(self.backbone, episode.support_x, episode.support_y, episode.query_x, episode.ways)
+
+    def export_predictor(self):
+        raise NotImplementedError("not needed by the trainer tests")
+
+    def set_training_progress(self, fraction: float) -> None:
+        self.progress.append(fraction)
+
+
+class GradProbe(Regularizer):
+    """Records the meta-gradient norm the optimizer is about to apply."""
+
+    name = "grad_probe"
+    seen: list[float] = []
+
+    class Options(PluginOptions):
+        pass
+
+    def before_update(self, learner) -> None:
+        GradProbe.seen.append(torch.nn.utils.get_total_norm([p.grad for p in learner.parameters()]).item())
+
+
+@hookimpl
+def register_datasets():
+    return [NoiseBlobs]
+
+
+@hookimpl
+def register_backbones():
+    return [FlatLinear]
+
+
+@hookimpl
+def register_learners():
+    return [Centroid]
+
+
+@hookimpl
+def register_regularizers():
+    return [GradProbe]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine run ~20x faster without intra-op threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def test_plugins():
+    plugins.register_plugin(sys.modules[__name__], "trainer-test-doubles")
+    yield
+    plugins.unregister_plugin("trainer-test-doubles")
+
+
+def make_recipe(strategy: str = "", training: str = "", evaluation: str = "", extra: str = ""):
+    text = textwrap.dedent(
+        """\
+        name: tiny
+        seed: 3
+        device: cpu
+        data: {dataset: noise_blobs}
+        evaluation: {ways: 3, shots: 1, queries: 2, val_episodes: 4, test_episodes: 5}
+        strategy:
+          learner: centroid
+          backbone: flat_linear
+          train_episodes: {ways: 3, shots: 1, queries: 2}
+          meta_batch_size: 2
+          outer_lr: 0.01
+        training: {meta_steps: 6, eval_every: 3, checkpoint_every: 3}
+        """
+    )
+    for section, body in (("strategy", strategy), ("training", training), ("evaluation", evaluation)):
+        if body:
+            text = text.replace(f"{section}:", f"{section}:\n  {body}".rstrip(), 1) if "\n" not in body else text
+    recipe = parse_recipe(text + extra)
+    return recipe
+
+
+def recipe_with(**overrides):
+    """The tiny recipe with dotted overrides, e.g. ``strategy__outer_lr=1e30``."""
+    recipe = make_recipe()
+    data = recipe.model_dump()
+    for key, value in overrides.items():
+        section, field = key.split("__")
+        data[section][field] = value
+    from autometa.recipe import Recipe
+
+    return Recipe.model_validate(data)
+
+
+def run(recipe, **kwargs):
+    return train(recipe, recipe.fixed_strategy(), load_data(recipe.data), **kwargs)
+
+
+def weights(learner) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in learner.state_dict().items()}
+
+
+# ------------------------------------------------------------------------ tests
+
+
+def test_two_runs_with_one_seed_give_identical_weights_and_another_seed_differs():
+    recipe = make_recipe()
+    first, second = run(recipe), run(recipe)
+    other = run(recipe_with(**{}).model_copy(update={"seed": 4}))
+    for name, value in weights(first.learner).items():
+        assert torch.equal(value, weights(second.learner)[name])
+    assert not all(torch.equal(v, weights(other.learner)[k]) for k, v in weights(first.learner).items())
+    assert first.val.per_episode == second.val.per_episode
+    assert first.steps == 6 and first.val.n == 4 and first.tasks_per_second > 0
+
+
+def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    recipe = recipe_with(training__meta_steps=7)
+    uninterrupted = run(recipe)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_four(step, total, metrics):
+        if step == 4:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(recipe, workdir=tmp_path, on_progress=stop_after_four)
+    assert torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)["step"] == 3
+    steps_seen = []
+    resumed = run(recipe, workdir=tmp_path, on_progress=lambda step, total, m: steps_seen.append(step))
+    assert steps_seen == [4, 5, 6, 7]
+    for name, value in weights(uninterrupted.learner).items():
+        assert torch.equal(value, weights(resumed.learner)[name]), name
+    assert resumed.val.per_episode == uninterrupted.val.per_episode
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A 6-step run of the tiny recipe, checkpointed into its own directory."""
+    plugins.register_plugin(sys.modules[__name__], "trainer-test-doubles-module")
+    try:
+        workdir = tmp_path_factory.mktemp("finished")
+        yield run(make_recipe(), workdir=workdir), workdir
+    finally:
+        plugins.unregister_plugin("trainer-test-doubles-module")
+
+
+def test_a_finished_run_is_not_retrained(finished):
+    result, workdir = finished
+    calls = []
+    again = run(make_recipe(), workdir=workdir, on_progress=lambda *a: calls.append(a))
+    assert calls == [] and again.val.per_episode == result.val.per_episode
+
+
+def test_checkpoint_of_another_strategy_is_refused(finished):
+    with pytest.raises(TrainingError, match="another strategy"):
+        run(recipe_with(strategy__outer_lr=0.02), workdir=finished[1])
+
+
+def test_load_checkpoint_rebuilds_the_trained_learner(finished):
+    result, _ = finished
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.step == 6 and checkpoint.strategy == make_recipe().fixed_strategy()
+    assert checkpoint.recipe.seed == 3 and checkpoint.preprocessing == Preprocessing(channels=1, image_size=8)
+    assert not checkpoint.learner.training
+    for name, value in weights(result.learner).items():
+        assert torch.equal(value, weights(checkpoint.learner)[name])
+
+
+def test_load_checkpoint_names_a_missing_file(tmp_path):
+    with pytest.raises(TrainingError, match="not found"):
+        load_checkpoint(tmp_path / CHECKPOINT_NAME)
+
+
+def test_validation_callback_every_eval_every_steps_and_pruning_propagates_after_saving(tmp_path):
+    class Pruned(Exception):
+        pass
+
+    seen = []
+
+    def prune_at_six(step, result):
+        seen.append((step, result.n))
+        if step == 6:
+            raise Pruned
+
+    with pytest.raises(Pruned):
+        run(recipe_with(training__meta_steps=9, training__checkpoint_every=100), workdir=tmp_path,
+            on_validation=prune_at_six)
+    assert seen == [(3, 4), (6, 4)]
+    assert torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)["step"] == 6
+
+
+def test_learner_is_told_its_training_progress():
+    result = run(make_recipe())
+    assert result.learner.progress == [step / 6 for step in range(6)]
+
+
+def test_absurd_outer_learning_rate_stops_with_the_step_and_the_cause():
+    recipe = recipe_with(strategy__outer_lr=1e30, strategy__outer_optimizer="sgd")
+    with pytest.raises(TrainingError, match=r"step \d+: the meta-(loss|gradient norm) is (nan|inf).*learning rate"):
+        run(recipe)
+
+
+def test_meta_gradient_is_clipped_before_regularizers_see_it():
+    GradProbe.seen.clear()
+    norms = []
+    recipe = recipe_with(strategy__grad_clip=1e-3, strategy__regularizers=["grad_probe"])
+    run(recipe, on_progress=lambda step, total, metrics: norms.append(metrics["grad_norm"]))
+    assert len(GradProbe.seen) == 6
+    assert all(norm > 1e-3 for norm in norms)
+    assert all(seen <= 1e-3 * 1.0001 for seen in GradProbe.seen)
+
+
+def test_cosine_schedule_anneals_the_outer_lr():
+    lrs = []
+    run(recipe_with(strategy__lr_schedule="cosine"), on_progress=lambda s, t, metrics: lrs.append(metrics["lr"]))
+    expected = [0.01 * (1 + math.cos(math.pi * step / 6)) / 2 for step in range(6)]
+    assert lrs == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_outer_optimizers_train(optimizer):
+    result = run(recipe_with(strategy__outer_optimizer=optimizer, training__amp="bf16"))
+    assert 0.0 <= result.val.mean <= 1.0
+
+
+def test_too_many_ways_fail_before_training_naming_the_split():
+    calls = []
+    with pytest.raises(DataError, match="train"):
+        run(recipe_with(strategy__train_episodes={"ways": 7, "shots": 1, "queries": 2}),
+            on_progress=lambda *a: calls.append(a))
+    with pytest.raises(DataError, match="val"):
+        run(recipe_with(evaluation__ways=6), on_progress=lambda *a: calls.append(a))
+    assert calls == []
+
+
+def test_build_learner_wires_backbone_regularizers_and_ways():
+    strategy = recipe_with(strategy__regularizers=["grad_probe"]).fixed_strategy()
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    assert isinstance(learner.backbone, FlatLinear) and learner.backbone.layer.in_features == 64
+    assert learner.ways == 3 and isinstance(learner.regularizers[0], GradProbe)
+
+
+def test_train_recipe_scores_test_episodes_and_writes_metrics(tmp_path):
+    report = train_recipe(make_recipe(), workdir=tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert report.test.n == 5 and metrics["test"]["per_episode"] == report.test.per_episode
+    assert metrics["val"]["mean"] == report.result.val.mean and (tmp_path / CHECKPOINT_NAME).is_file()
