@@ -157,6 +157,74 @@ def plugins_new(
     typer.echo(f"created {project}; next: pip install -e {project} && pytest {project}")
 
 
+# ---------------------------------------------------------------------- search
+
+
+@app.command("search")
+def search(
+    file: Annotated[Path, typer.Argument(help="Recipe YAML file with a search space under 'strategy'.")],
+    storage: Annotated[
+        Optional[str],
+        typer.Option("--storage", help="Optuna storage: a database URL or a journal file (default: the run directory's)."),
+    ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", min=1, help="Local worker processes (default: search.workers).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
+) -> None:
+    """Search meta-learning strategies with Optuna; rerunning the command resumes the study."""
+    from autometa.search import run_search
+    from autometa.search_view import render_summary
+
+    summary = run_search(file, storage=storage, workers=workers, quiet=quiet, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict(), indent=2))
+    elif not quiet:
+        render_summary(summary, _console())
+
+
+# ----------------------------------------------------------------------- train
+
+
+@app.command("train")
+def train_command(
+    file: Annotated[Path, typer.Argument(help="Recipe without search nodes, e.g. runs/<name>/best/strategy.yaml.")],
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Checkpoint and metrics folder (default: <output_dir>/<name>/train).")
+    ] = None,
+    device: Annotated[
+        Optional[str], typer.Option("--device", help="auto, cpu, cuda or mps (default: the recipe's device).")
+    ] = None,
+) -> None:
+    """Meta-train one fixed strategy, then score it on the validation and test episodes; rerunning resumes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from autometa.recipe import load_recipe
+    from autometa.trainer import train_recipe
+
+    recipe = load_recipe(file)
+    console = _console()
+    columns = (TextColumn("meta-training"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("train", total=recipe.training.meta_steps, status="")
+
+        def on_progress(step: int, total: int, metrics: dict) -> None:
+            status = f"loss {metrics['loss']:.3f}  train acc {100 * metrics['accuracy']:.1f}%"
+            progress.update(bar, completed=step, status=status)
+
+        report = train_recipe(recipe, workdir=out, device=device, on_progress=on_progress)
+    result = report.result
+    console.print(f"validation accuracy: {result.val}", highlight=False)
+    console.print(f"test accuracy:       {report.test}", highlight=False)
+    console.print(
+        f"checkpoint: {result.checkpoint} ({result.steps} meta-steps, {result.tasks_per_second:.1f} tasks/s "
+        f"on {result.device.type}); scores in {report.workdir / 'metrics.json'}",
+        highlight=False,
+    )
+
+
 # ------------------------------------------------------------------------ main
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -157,28 +156,24 @@ def test_plugins():
     plugins.unregister_plugin("trainer-test-doubles")
 
 
-def make_recipe(strategy: str = "", training: str = "", evaluation: str = "", extra: str = ""):
-    text = textwrap.dedent(
-        """\
-        name: tiny
-        seed: 3
-        device: cpu
-        data: {dataset: noise_blobs}
-        evaluation: {ways: 3, shots: 1, queries: 2, val_episodes: 4, test_episodes: 5}
-        strategy:
-          learner: centroid
-          backbone: flat_linear
-          train_episodes: {ways: 3, shots: 1, queries: 2}
-          meta_batch_size: 2
-          outer_lr: 0.01
-        training: {meta_steps: 6, eval_every: 3, checkpoint_every: 3}
-        """
-    )
-    for section, body in (("strategy", strategy), ("training", training), ("evaluation", evaluation)):
-        if body:
-            text = text.replace(f"{section}:", f"{section}:\n  {body}".rstrip(), 1) if "\n" not in body else text
-    recipe = parse_recipe(text + extra)
-    return recipe
+RECIPE = """\
+name: tiny
+seed: 3
+device: cpu
+data: {dataset: noise_blobs}
+evaluation: {ways: 3, shots: 1, queries: 2, val_episodes: 4, test_episodes: 5}
+strategy:
+  learner: centroid
+  backbone: flat_linear
+  train_episodes: {ways: 3, shots: 1, queries: 2}
+  meta_batch_size: 2
+  outer_lr: 0.01
+training: {meta_steps: 6, eval_every: 3, checkpoint_every: 3}
+"""
+
+
+def make_recipe():
+    return parse_recipe(RECIPE)
 
 
 def recipe_with(**overrides):
@@ -207,7 +202,7 @@ def weights(learner) -> dict[str, torch.Tensor]:
 def test_two_runs_with_one_seed_give_identical_weights_and_another_seed_differs():
     recipe = make_recipe()
     first, second = run(recipe), run(recipe)
-    other = run(recipe_with(**{}).model_copy(update={"seed": 4}))
+    other = run(recipe.model_copy(update={"seed": 4}))
     for name, value in weights(first.learner).items():
         assert torch.equal(value, weights(second.learner)[name])
     assert not all(torch.equal(v, weights(other.learner)[k]) for k, v in weights(first.learner).items())
@@ -349,3 +344,29 @@ def test_train_recipe_scores_test_episodes_and_writes_metrics(tmp_path):
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert report.test.n == 5 and metrics["test"]["per_episode"] == report.test.per_episode
     assert metrics["val"]["mean"] == report.result.val.mean and (tmp_path / CHECKPOINT_NAME).is_file()
+
+
+def test_train_command_prints_scores_and_saves_the_checkpoint(tmp_path):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+
+    recipe = tmp_path / "strategy.yaml"
+    recipe.write_text(RECIPE)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "validation accuracy:" in result.output and "(95% CI, 4 episodes)" in result.output
+    assert "test accuracy:" in result.output and "(95% CI, 5 episodes)" in result.output
+    assert (tmp_path / "out" / CHECKPOINT_NAME).is_file()
+
+
+def test_train_command_refuses_a_search_space_in_one_line(tmp_path, monkeypatch, capsys):
+    from autometa import cli
+
+    recipe = tmp_path / "space.yaml"
+    recipe.write_text(RECIPE.replace("outer_lr: 0.01", "outer_lr: {log_uniform: [0.001, 0.1]}"))
+    monkeypatch.setattr(sys, "argv", ["autometa", "train", str(recipe)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: strategy: this recipe declares a search space")
