@@ -115,6 +115,7 @@ def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, tria
     recipe = tiny_recipe(components, trials=trials)
     recipe["output_dir"] = str(directory / "runs")
     recipe["data"]["cache_dir"] = str(directory / "cache")
+    directory.mkdir(parents=True, exist_ok=True)
     path = directory / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
     plugins.register_plugin(sys.modules[__name__], TESTING_PLUGIN, "autometa (testing)")
