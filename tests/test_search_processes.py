@@ -1,0 +1,75 @@
+"""`autometa search` as processes: kill -9 mid-trial then resume; two workers on one journal.
+
+The subprocesses load the toy plugins of `test_search.py` with `--plugin test_search`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autometa import plugins
+from autometa.search import STUDY_NAME, count_finished, open_storage, run_search
+from test_search import PLUGIN, write_recipe
+
+TESTS = Path(__file__).parent
+
+
+def search_command(recipe: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "autometa.cli", "--plugin", PLUGIN, "search", recipe, "--quiet", *extra]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_sigkill_mid_trial_then_rerun_finishes_with_earlier_trials_intact(tmp_path):
+    strategy = {"learner": {"search_toy": {"sleep": 0.15}}}
+    recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 3})
+    run = tmp_path / "runs" / "toy"
+    process = subprocess.Popen(search_command(recipe), env=environment(), cwd=tmp_path)
+    deadline = time.time() + 120
+    while not (run / "trials" / "1" / "checkpoint.pt").exists():  # trial 1 is mid-way
+        assert process.poll() is None and time.time() < deadline, "the search ended before it could be killed"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    storage = f"sqlite:///{run / 'study.db'}"
+    before = {t.number: (t.state, t.values) for t in optuna.load_study(study_name=STUDY_NAME, storage=storage).trials}
+    assert before[0][0] == optuna.trial.TrialState.COMPLETE and before[1][0] == optuna.trial.TrialState.RUNNING
+
+    done = subprocess.run(search_command(recipe, "--json"), env=environment(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    after = {t["number"]: t for t in summary["trials"]}
+    assert after[0]["values"] == before[0][1] and after[0]["state"] == "complete"  # untouched
+    assert after[1]["state"] == "failed" and "retried" in after[1]["reason"]
+    assert summary["counts"]["complete"] == 3 and len(after) == 4
+    assert "resuming from its checkpoint" in (run / "trials" / "2" / "log.txt").read_text()
+
+
+def test_two_workers_share_one_journal_storage(tmp_path):
+    plugins.load_plugin_module(PLUGIN)
+    sys.path.insert(0, str(TESTS))
+    try:
+        summary = run_search(write_recipe(tmp_path, search={"trials": 4}), workers=2, quiet=True)
+    finally:
+        plugins.reset()
+    run = tmp_path / "runs" / "toy"
+    assert summary.storage.endswith("journal.log") and not (run / "study.db").exists()
+    assert summary.counts()["complete"] == 4 and len(summary.trials) == 4
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(summary.storage))
+    assert count_finished(study) == 4
+    logs = [(run / "trials" / str(t.number) / "log.txt").read_text() for t in study.trials]
+    processes = {re.search(r"\(process (\d+)\)", text).group(1) for text in logs}
+    assert len(processes) == 2 and str(os.getpid()) not in processes
