@@ -225,6 +225,59 @@ def train_command(
     )
 
 
+# ------------------------------------------------------- compress, evaluate, export
+
+
+@app.command("compress")
+def compress_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a search, e.g. runs/<name>.")],
+    recipe: Annotated[
+        Optional[Path],
+        typer.Option("--recipe", help="Take 'compression' and 'export' from this recipe (default: the run's)."),
+    ] = None,
+) -> None:
+    """Prune, distil and quantize the best trial, export and verify it, and write its model card."""
+    from autometa.compression import compress_run
+    from autometa.recipe import load_recipe
+
+    artifacts = compress_run(run_dir, recipe=load_recipe(recipe) if recipe else None)
+    _console().print((artifacts / "model_card.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    typer.echo(f"artifacts: {artifacts}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    artifact: Annotated[Path, typer.Argument(help="Exported predictor (.pt2 or .onnx).")],
+    data: Annotated[Path, typer.Option("--data", help="Recipe whose data set and test episodes to use.")],
+    episodes: Annotated[
+        Optional[int], typer.Option("--episodes", min=2, help="Number of test episodes (default: the recipe's).")
+    ] = None,
+) -> None:
+    """Score an exported predictor on a data set's fixed meta-test episodes (accuracy with 95% CI)."""
+    from autometa.deploy import evaluate_artifact
+
+    result = evaluate_artifact(artifact, data, episodes=episodes)
+    typer.echo(f"test accuracy: {result}")
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint, e.g. runs/<name>/best/checkpoint.pt.")],
+    formats: Annotated[
+        list[str], typer.Option("--format", "-f", help="Exporter name (repeatable): torch_export, onnx.")
+    ] = ["torch_export"],
+    out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: export/ beside it).")] = None,
+) -> None:
+    """Re-export a checkpoint's predictor (uncompressed) and verify each file."""
+    from autometa.deploy import export_checkpoint
+
+    for report in export_checkpoint(checkpoint, formats, out):
+        typer.echo(
+            f"{report.file}: {report.size_bytes / 1024:.1f} KiB, logits within {report.tolerance} "
+            f"(max {report.max_abs_diff:.2g}), loads without autometa"
+        )
+
+
 # ------------------------------------------------------------------------ main
 
 

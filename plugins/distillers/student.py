@@ -1,0 +1,53 @@
+"""What the distillers share: their common options and how the student is made."""
+
+from __future__ import annotations
+
+import copy
+
+from pydantic import Field
+from torch import nn
+
+from autometa.components import PluginOptions, component_type
+from autometa.compression import CompressionContext, feature_size, head_needs_feature_size
+from autometa.errors import RecipeError
+
+
+class DistillationOptions(PluginOptions):
+    steps: int = Field(300, ge=1, description="meta-train episodes of distillation")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate of the student")
+    alpha: float = Field(0.9, ge=0, le=1, description="weight of the teacher term (1 - alpha: true labels)")
+    student_backbone: component_type("backbone") | None = Field(
+        None, description="train this new backbone from scratch as the student (default: the incoming predictor)"
+    )
+
+
+def make_student(predictor: nn.Module, backbone_ref, context: CompressionContext) -> nn.Module:
+    """A trainable copy of ``predictor``, its backbone replaced by a new one when ``backbone_ref`` is set."""
+    student = copy.deepcopy(predictor)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    if backbone_ref is None:
+        return student
+    from autometa.plugins import get_registry
+
+    registry = context.registry or get_registry()
+    new = registry.create(
+        "backbone",
+        backbone_ref,
+        in_channels=context.preprocessing.channels,
+        image_size=context.preprocessing.image_size,
+    )
+    images = context.example[0]
+    old, wanted = feature_size(student.backbone, images), feature_size(new, images)
+    if old != wanted and head_needs_feature_size(student, old):
+        raise RecipeError(
+            f"compression.distiller.student_backbone: gives {wanted} features but this "
+            f"predictor's head expects {old}; choose a backbone with that output size"
+        )
+    student.backbone = new
+    return student
+
+
+def describe(options: DistillationOptions, extra: str) -> str:
+    student = "a new " + options.student_backbone.name if options.student_backbone else "the incoming predictor"
+    return f"student: {student}; {options.steps} episodes, alpha={options.alpha:g}, {extra}"

@@ -1,0 +1,45 @@
+"""``torch.export`` to a ``.pt2`` file: loads with plain PyTorch, no autometa."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, ClassVar
+
+import torch
+from torch import nn
+
+from autometa.deploy import Exporter, PredictorInputs, predictor_dynamic_shapes
+
+#: Operator namespace of PT2E int8 graphs; torchao registers it, so loading needs ``import torchao``.
+INT8_NAMESPACE = "quantized_decomposed"
+
+
+class TorchExport(Exporter):
+    """torch.export program (.pt2) with dynamic ways, shots and queries."""
+
+    name: ClassVar[str] = "torch_export"
+    suffix: ClassVar[str] = ".pt2"
+    needs_torchao: bool = False
+
+    def export(self, predictor: nn.Module, example: PredictorInputs, path: Path) -> Path:
+        program = torch.export.export(predictor.eval(), example, dynamic_shapes=predictor_dynamic_shapes())
+        self.needs_torchao = any(INT8_NAMESPACE in str(node.target) for node in program.graph.nodes)
+        torch.export.save(program, str(path))
+        return path
+
+    def load(self, path: Path) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        try:
+            import torchao  # noqa: F401  (registers the int8 operators a quantized file may use)
+        except ImportError:
+            pass
+        return torch.export.load(str(path)).module()
+
+    def loader_code(self, path: str) -> str:
+        int8 = "import torchao  # registers the int8 operators of this quantized file\n" if self.needs_torchao else ""
+        return f"""\
+import torch
+{int8}model = torch.export.load({path!r}).module()
+def predict(support, onehot, query):
+    with torch.inference_mode():
+        return model(*(torch.as_tensor(a) for a in (support, onehot, query))).numpy()
+"""

@@ -1,0 +1,68 @@
+"""Unstructured magnitude pruning: zero the smallest weights across the network.
+
+The model keeps its shapes, so it is not faster on dense CPU kernels; the stage
+reports the sparsity reached (useful with sparse runtimes or compressed storage).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import ClassVar
+
+from pydantic import Field
+from torch import nn
+from torch.nn.utils import prune
+
+from autometa.components import PluginOptions
+from autometa.compression import (
+    CompressionContext,
+    Pruner,
+    StageOutput,
+    fit_on_episodes,
+    query_cross_entropy,
+)
+from autometa.deploy import count_nonzero_parameters, count_parameters
+
+
+class MagnitudeOptions(PluginOptions):
+    amount: float = Field(0.5, gt=0, lt=1, description="share of conv/linear weights set to zero (global)")
+    iterations: int = Field(1, ge=1, description="reach the amount in this many steps, fine-tuning after each")
+    finetune_steps: int = Field(100, ge=0, description="meta-train episodes of fine-tuning after each step")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate of the fine-tuning")
+
+
+class MagnitudePruner(Pruner):
+    """Unstructured global magnitude pruning (reports sparsity; same shapes, no speed-up)."""
+
+    name: ClassVar[str] = "magnitude"
+    Options: ClassVar[type[MagnitudeOptions]] = MagnitudeOptions
+
+    def prune(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
+        options = self.options
+        predictor = copy.deepcopy(predictor).eval()
+        weights = [
+            (m, "weight") for m in predictor.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
+        ]
+        for step in range(1, options.iterations + 1):
+            # Cumulative target after this step; pruning the remaining weights by the increment.
+            done = 1 - (1 - options.amount) ** ((step - 1) / options.iterations)
+            target = 1 - (1 - options.amount) ** (step / options.iterations)
+            prune.global_unstructured(
+                weights, pruning_method=prune.L1Unstructured, amount=(target - done) / (1 - done)
+            )
+            if options.finetune_steps:
+                fit_on_episodes(
+                    predictor,
+                    context,
+                    lambda episode: query_cross_entropy(predictor, episode),
+                    steps=options.finetune_steps,
+                    lr=options.lr,
+                )
+        for module, name in weights:
+            prune.remove(module, name)
+        total, nonzero = count_parameters(predictor), count_nonzero_parameters(predictor)
+        return StageOutput(
+            predictor.eval(),
+            notes=f"{1 - nonzero / total:.1%} of parameters are zero (same shapes: smaller when "
+            "compressed or run sparse, not faster on dense CPU kernels)",
+        )
