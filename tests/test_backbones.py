@@ -65,3 +65,19 @@ def test_invalid_options_are_rejected():
         build({"conv4": {"downsample": "avg"}}, 1, 28)
     with pytest.raises(ValidationError):
         build({"conv4": {"widht": 8}}, 1, 28)
+
+
+@pytest.mark.parametrize("ref", [{"conv4": {"width": 16}}, {"conv4": {"width": 16, "downsample": "stride"}}, {"resnet12": {"width": 8}}])
+def test_structured_pruning_halves_the_channels_and_keeps_the_output(ref):
+    import torch_pruning as tp
+
+    backbone = build(ref, 1, 28).eval()
+    images = torch.randn(2, 1, 28, 28)
+    last = [m for m in backbone.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    before = sum(p.numel() for p in backbone.parameters())
+    tp.pruner.MetaPruner(
+        backbone, example_inputs=images, importance=tp.importance.GroupMagnitudeImportance(p=2),
+        pruning_ratio=0.5, ignored_layers=[last],
+    ).step()
+    assert sum(p.numel() for p in backbone.parameters()) < 0.5 * before
+    assert backbone(images).shape == (2, backbone.out_features)

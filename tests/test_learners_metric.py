@@ -207,3 +207,14 @@ def test_evaluation_ways_may_differ_from_training_ways():
     learner = build("task_conditioned", ways=3).eval()
     logits = learner.predict(random_episode(ways=7, shots=1, queries=2))
     assert logits.shape == (14, 7)
+
+
+def test_under_bf16_autocast_the_head_still_scores_in_float32():
+    learner = build("protonet", backbone=conv4()).train()
+    batch = separable_batch(torch.Generator().manual_seed(2))
+    seen = []
+    learner.head.register_forward_hook(lambda module, args, output: seen.append((args[0].dtype, output.dtype)))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = learner.meta_step(batch)
+    assert seen == [(torch.float32, torch.float32)]
+    assert torch.isfinite(torch.tensor(output.loss))
