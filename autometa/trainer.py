@@ -25,11 +25,11 @@ import torch
 
 from autometa.data import Preprocessing, SplitData, load_data
 from autometa.device import autocast, select_device
-from autometa.episodes import EpisodeSampler, TaskBatch
+from autometa.episodes import EpisodeSampler
 from autometa.errors import TrainingError
 from autometa.evaluation import EvalResult, evaluate_learner, split_episodes
 from autometa.learners import MetaLearner
-from autometa.recipe import Recipe, Strategy, TrainingSection
+from autometa.recipe import Recipe, Strategy
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
@@ -119,63 +119,47 @@ def train(
     """Meta-train ``strategy`` for ``recipe.training.meta_steps`` and score it on the validation episodes.
 
     ``on_progress(step, total, {"loss", "accuracy", "lr", "grad_norm"})`` is called
-    after every meta-step; ``on_validation(step, result)`` every ``eval_every`` steps
-    and at the end; it may raise (e.g. ``optuna.TrialPruned``): the checkpoint is
-    saved first. With a
-    ``workdir``, ``workdir/checkpoint.pt`` is written every ``checkpoint_every``
-    steps and at the end, and a run finds and resumes it.
+    after every meta-step; ``on_validation(step, result)`` every ``eval_every``
+    steps and at the end. It may raise (e.g. ``optuna.TrialPruned``): the
+    checkpoint is saved first. With a ``workdir``, ``workdir/checkpoint.pt`` is
+    written every ``checkpoint_every`` steps, at each validation and at the end,
+    and a later call resumes from it.
     """
     training = recipe.training
     val_episodes = split_episodes(recipe, data, "val")
     torch_device = select_device(device or recipe.device)
-
     torch.manual_seed(recipe.seed)
     random.seed(recipe.seed)
-    learner = build_learner(strategy, data.preprocessing).to(torch_device)
-    parameters = [p for p in learner.parameters() if p.requires_grad]
-    optimizer = make_optimizer(strategy, parameters)
-    schedule = make_schedule(strategy, optimizer, training.meta_steps)
-    sampler = EpisodeSampler(
-        data.train,
-        strategy.train_episodes,
-        preprocessing=data.preprocessing,
-        seed=recipe.seed,
-        device=torch_device,
-        augment=recipe.data.transforms.augment,
-    )
+    run = _Run(recipe, strategy, data, build_learner(strategy, data.preprocessing).to(torch_device), torch_device)
     path = workdir / CHECKPOINT_NAME if workdir is not None else None
-    state = _TrainingState(recipe, strategy, data.preprocessing, learner, optimizer, schedule, sampler)
     if path is not None and path.is_file():
-        state.resume(path)
+        run.resume(path)
 
     last_val: EvalResult | None = None
     train_seconds = 0.0
-    first_step = state.step
-    while state.step < training.meta_steps:
+    first_step = run.step
+    while run.step < training.meta_steps:
         started = time.perf_counter()
-        metrics = _meta_update(learner, parameters, optimizer, schedule, sampler.sample(strategy.meta_batch_size),
-                               strategy, training, state.step, torch_device)
+        metrics = run.meta_update()
         train_seconds += time.perf_counter() - started
-        state.step += 1
         if on_progress is not None:
-            on_progress(state.step, training.meta_steps, metrics)
-        finished = state.step == training.meta_steps
-        validate = state.step % training.eval_every == 0 or finished
+            on_progress(run.step, training.meta_steps, metrics)
+        validate = run.step % training.eval_every == 0 or run.step == training.meta_steps
         if validate:
-            last_val = evaluate_learner(learner, val_episodes, torch_device)
-        if path is not None and (validate or state.step % training.checkpoint_every == 0):
-            state.save(path)
+            last_val = evaluate_learner(run.learner, val_episodes, torch_device)
+        if path is not None and (validate or run.step % training.checkpoint_every == 0):
+            run.save(path)
         if validate and on_validation is not None:
-            on_validation(state.step, last_val)
+            on_validation(run.step, last_val)
     if last_val is None:  # resumed from a finished run
-        last_val = evaluate_learner(learner, val_episodes, torch_device)
-    done = state.step - first_step
+        last_val = evaluate_learner(run.learner, val_episodes, torch_device)
+    tasks = (run.step - first_step) * strategy.meta_batch_size
     return TrainResult(
         val=last_val,
-        steps=state.step,
-        tasks_per_second=done * strategy.meta_batch_size / train_seconds if train_seconds > 0 else 0.0,
+        steps=run.step,
+        tasks_per_second=tasks / train_seconds if train_seconds > 0 else 0.0,
         checkpoint=path,
-        learner=learner,
+        learner=run.learner,
         device=torch_device,
     )
 
@@ -208,46 +192,48 @@ def train_recipe(
     return TrainReport(result=result, test=test, workdir=workdir)
 
 
-def _meta_update(
-    learner: MetaLearner,
-    parameters: list[torch.nn.Parameter],
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler,
-    batch: TaskBatch,
-    strategy: Strategy,
-    training: TrainingSection,
-    step: int,
-    device: torch.device,
-) -> dict[str, float]:
-    """One meta-update on ``batch``: accumulate the meta-gradient, check it, clip it, step."""
-    learner.train()
-    learner.set_training_progress(step / training.meta_steps)
-    optimizer.zero_grad(set_to_none=True)
-    with autocast(device, training.amp):
-        output = learner.meta_step(batch)
-    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, strategy.grad_clip or math.inf)
-    if not math.isfinite(output.loss) or not torch.isfinite(grad_norm):
-        what = "meta-loss" if not math.isfinite(output.loss) else "meta-gradient norm"
-        value = output.loss if what == "meta-loss" else grad_norm.item()
-        raise TrainingError(
-            f"step {step + 1}: the {what} is {value}; the learning rate is likely too high "
-            f"(outer_lr {strategy.outer_lr}, or the learner's inner_lr): lower it or set strategy.grad_clip"
+class _Run:
+    """One training run's moving parts: the meta-update, and what a checkpoint saves and restores."""
+
+    def __init__(self, recipe: Recipe, strategy: Strategy, data: SplitData, learner: MetaLearner, device: torch.device):
+        self.recipe, self.strategy, self.preprocessing = recipe, strategy, data.preprocessing
+        self.learner, self.device = learner, device
+        self.parameters = [p for p in learner.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(strategy, self.parameters)
+        self.schedule = make_schedule(strategy, self.optimizer, recipe.training.meta_steps)
+        self.sampler = EpisodeSampler(
+            data.train,
+            strategy.train_episodes,
+            preprocessing=data.preprocessing,
+            seed=recipe.seed,
+            device=device,
+            augment=recipe.data.transforms.augment,
         )
-    for regularizer in learner.regularizers:
-        regularizer.before_update(learner)
-    lr = optimizer.param_groups[0]["lr"]
-    optimizer.step()
-    schedule.step()
-    return {"loss": output.loss, "accuracy": output.accuracy, "lr": lr, "grad_norm": grad_norm.item()}
-
-
-class _TrainingState:
-    """What a checkpoint holds and how a run is restored from it."""
-
-    def __init__(self, recipe, strategy, preprocessing, learner, optimizer, schedule, sampler):
-        self.recipe, self.strategy, self.preprocessing = recipe, strategy, preprocessing
-        self.learner, self.optimizer, self.schedule, self.sampler = learner, optimizer, schedule, sampler
         self.step = 0
+
+    def meta_update(self) -> dict[str, float]:
+        """Sample tasks, accumulate the meta-gradient, check it, clip it, step."""
+        strategy, training = self.strategy, self.recipe.training
+        self.learner.train()
+        self.learner.set_training_progress(self.step / training.meta_steps)
+        batch = self.sampler.sample(strategy.meta_batch_size)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, training.amp):
+            output = self.learner.meta_step(batch)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, strategy.grad_clip or math.inf)
+        if not math.isfinite(output.loss) or not torch.isfinite(grad_norm):
+            what, value = ("meta-loss", output.loss) if not math.isfinite(output.loss) else ("meta-gradient norm", grad_norm.item())
+            raise TrainingError(
+                f"step {self.step + 1}: the {what} is {value}; the learning rate is likely too high "
+                f"(outer_lr {strategy.outer_lr}, or the learner's inner_lr): lower it or set strategy.grad_clip"
+            )
+        for regularizer in self.learner.regularizers:
+            regularizer.before_update(self.learner)
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.schedule.step()
+        self.step += 1
+        return {"loss": output.loss, "accuracy": output.accuracy, "lr": lr, "grad_norm": grad_norm.item()}
 
     def save(self, path: Path) -> None:
         """Write atomically, so an interrupted save never leaves a broken checkpoint."""
