@@ -1,23 +1,64 @@
-"""The inner-loop update-rule contract for gradient-based learners."""
+"""The inner loop of gradient-based meta-learners (MAML, ANIL, Meta-SGD, Reptile, ...).
+
+Four pieces, used by the gradient-learner plugins and by inner-optimizer plugins:
+
+* :class:`InnerOptimizer`, the update-rule contract (plain SGD, Meta-SGD's learned
+  rates, MAML++'s per-layer-per-step rates, learned optimizers);
+* :func:`inner_loop`, the functional inner loop: ``torch.func.grad`` of the support
+  loss (plus the regularizers' inner penalties) and one optimizer step, repeated;
+  second order unless told otherwise, so the adapted weights stay differentiable
+  with respect to the meta-parameters. Being functional, it also runs under
+  ``torch.compile`` (``autograd.grad(create_graph=True)`` does not);
+* :class:`GradientLearner`, the shared meta-learner base: a linear head over the
+  backbone, optional per-step batch norm, the backprop-through-adaptation
+  meta-step, ``predict`` and ``export_predictor``;
+* :class:`HeadAdaptationPredictor`, the deployable predictor: closed-form gradient
+  steps on the linear head over frozen features, no autograd.
+
+**Head and number of ways.** With ``head_init: zero`` (the default) every task's
+head starts at zero, so a learner trained 5-way adapts to 20-way episodes, and
+the learned head init cannot memorise the random label order of training tasks
+(the "zeroing trick" of Kao et al., ICLR 2022; Ye & Chao's unicorn-MAML, ICLR 2022,
+tie the head rows for the same reason: with a softmax, rows tied to one vector are
+equivalent to zero). ``head_init: learned`` is classic MAML (Finn et al. 2017): a
+meta-learned ``[ways, D]`` init, usable only on episodes with the training ways.
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
 from abc import abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
-from torch import nn
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor, nn
+from torch.func import functional_call
 
-from autometa.components import Component
+from autometa.components import Component, PluginOptions, component_type
+from autometa.episodes import Episode, TaskBatch
+from autometa.errors import RecipeError
+from autometa.learners import MetaLearner, StepOutput
+from autometa.regularizers import Regularizer
+
+log = logging.getLogger(__name__)
+
+Params = dict[str, Tensor]
 
 
 class InnerOptimizer(Component, nn.Module):
     """Base of inner-optimizer plugins: how adapted weights move on each inner step.
 
     Built as ``cls(options, params={name: tensor}, steps=S, lr=inner_lr)`` where
-    ``params`` are the (meta-)parameters the inner loop adapts. Its own
-    ``nn.Parameter``\\ s are meta-learned by the outer optimizer. ``step`` must be
-    differentiable (second-order learners backpropagate through it).
+    ``params`` holds one tensor per parameter the inner loop adapts, shaped as the
+    update must broadcast to: the head's class dimension is given as 1
+    (``head.weight [1, D]``, ``head.bias [1]``) because the number of ways varies
+    between episodes. Its own ``nn.Parameter``\\ s are meta-learned by the outer
+    optimizer. ``step`` must be differentiable (second-order learners backpropagate
+    through it).
     """
 
     kind: ClassVar[str] = "inner_optimizer"
@@ -37,3 +78,350 @@ class InnerOptimizer(Component, nn.Module):
         self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], step: int, state: Any
     ) -> tuple[dict[str, torch.Tensor], Any]:
         """Return the updated parameters and state after inner step number ``step``."""
+
+    def export_step_size(self, name: str, step: int) -> torch.Tensor:
+        """The step size of a plain gradient step on parameter ``name`` at ``step``.
+
+        Exported predictors adapt the head with ``param - size * grad`` (no
+        autograd, no optimizer state), so a rule that is exactly a scaled gradient
+        step overrides this with its (detached) size, broadcastable to the
+        parameter. Default: the learner's ``inner_lr``, an approximation for rules
+        that are not scaled gradient steps.
+        """
+        return torch.tensor(float(self.lr))
+
+
+def inner_loop(
+    loss: Callable[[Params, Params, int], Tensor],
+    params: Params,
+    optimizer: InnerOptimizer,
+    steps: int,
+    *,
+    buffers: Callable[[int], Params] = lambda step: {},
+    first_order: bool = False,
+    regularizers: Sequence[Regularizer] = (),
+) -> Params:
+    """Adapt ``params`` with ``steps`` inner steps and return the adapted tensors.
+
+    ``loss(params, buffers, step)`` is the support loss at inner step ``step``;
+    ``buffers(step)`` are the tensors it updates in place (batch-norm running
+    statistics), passed in explicitly because ``torch.func.grad`` refuses to
+    mutate captured tensors. Each step differentiates the loss plus every
+    regularizer's ``inner_penalty(params, init_params)``. Second order by default:
+    the result stays differentiable with respect to ``params`` and the optimizer's
+    meta-parameters through the gradients; ``first_order`` detaches the gradients
+    (first-order MAML: the adapted weights still depend on ``params``, linearly).
+    """
+    init_params = params
+
+    def objective(current: Params, step_buffers: Params, step: int) -> Tensor:
+        total = loss(current, step_buffers, step)
+        for regularizer in regularizers:
+            penalty = regularizer.inner_penalty(current, init_params)
+            if penalty is not None:
+                total = total + penalty
+        return total
+
+    state = optimizer.init_state(params)
+    for step in range(steps):
+        grads = torch.func.grad(objective)(params, buffers(step), step)
+        if first_order:
+            grads = {name: grad.detach() for name, grad in grads.items()}
+        params, state = optimizer.step(params, grads, step, state)
+    return params
+
+
+class GradientLearnerOptions(PluginOptions):
+    """Options every gradient-based learner shares (all searchable)."""
+
+    inner_steps: int = Field(1, ge=1, le=100, description="gradient steps on the support set per task")
+    inner_lr: float = Field(0.4, gt=0, description="inner-loop learning rate (initial rate for learned rules)")
+    inner_optimizer: component_type("inner_optimizer") = Field(
+        "sgd", description="inner update rule plugin (sgd, meta_sgd, ...); its parameters are meta-learned"
+    )
+    head_init: Literal["zero", "learned"] = Field(
+        "zero",
+        description="'zero': each task's head starts at zero (any ways at test time); "
+        "'learned': classic meta-learned init (test ways must equal training ways)",
+    )
+    per_step_bn: bool = Field(
+        False, description="MAML++ per-step batch norm: weights, biases and running statistics per inner step"
+    )
+    compile: bool = Field(
+        False, description="torch.compile the per-task meta-loss (faster after a warm-up; eager if it fails)"
+    )
+
+
+class GradientLearner(MetaLearner):
+    """Base of gradient-based learners: adapt a linear head (and the body) on the support set.
+
+    The default ``meta_step`` backpropagates the query loss through the
+    adaptation (MAML and its variants); Reptile overrides it. Subclasses set
+    ``adapts_body`` (False: ANIL, features computed once per task) and say when
+    to use first-order meta-gradients with :meth:`first_order`.
+    """
+
+    adapts_body: ClassVar[bool] = True
+    supports_per_step_bn: ClassVar[bool] = True
+
+    def __init__(self, options, backbone: nn.Module, ways: int, registry: Any = None, regularizers: list | None = None):
+        super().__init__(options, backbone, ways, registry, regularizers)
+        if options.per_step_bn and not self.supports_per_step_bn:
+            raise RecipeError(f"learner {self.name}: per_step_bn is not supported by this learner; set per_step_bn: false")
+        features = backbone.out_features
+        self.head = nn.Linear(features, ways) if options.head_init == "learned" else None
+        self.step_norms = PerStepBatchNorm(backbone, options.inner_steps + 1) if options.per_step_bn else None
+        if registry is None:
+            from autometa.plugins import get_registry
+
+            registry = get_registry()
+        self.inner_optimizer = registry.create(
+            "inner_optimizer", options.inner_optimizer,
+            params=self._optimizer_templates(features), steps=options.inner_steps, lr=options.inner_lr,
+        )
+        self.training_progress = 0.0
+
+    # ------------------------------------------------------------------ parameters
+
+    def _adapted_body(self) -> Params:
+        """The backbone parameters the inner loop adapts, named ``backbone.<name>``."""
+        if not self.adapts_body:
+            return {}
+        per_step = self.step_norms.parameter_names if self.step_norms is not None else set()
+        return {f"backbone.{n}": p for n, p in self.backbone.named_parameters() if n not in per_step}
+
+    def _optimizer_templates(self, features: int) -> Params:
+        templates = {name: p.detach() for name, p in self._adapted_body().items()}
+        templates["head.weight"] = torch.zeros(1, features)
+        templates["head.bias"] = torch.zeros(1)
+        return templates
+
+    def initial_params(self, ways: int) -> Params:
+        """Each task's starting point: the adapted body parameters and the head init for ``ways``."""
+        params = self._adapted_body()
+        if self.head is not None:
+            if ways != self.ways:
+                raise RecipeError(
+                    f"learner {self.name} (head_init: learned) was meta-trained {self.ways}-way and cannot "
+                    f"adapt to a {ways}-way episode; set head_init: zero or use the same ways for training and evaluation"
+                )
+            params["head.weight"], params["head.bias"] = self.head.weight, self.head.bias
+        else:
+            reference = next(self.backbone.parameters())
+            params["head.weight"] = reference.new_zeros(ways, self.backbone.out_features)
+            params["head.bias"] = reference.new_zeros(ways)
+        return params
+
+    def step_buffers(self, step: int) -> Params:
+        """Batch-norm tensors for inner step ``step`` (the last set is used for the query pass)."""
+        if self.step_norms is not None:
+            return self.step_norms.tensors(step)
+        return dict(self.backbone.named_buffers())
+
+    def features(self, params: Params, buffers: Params, images: Tensor) -> Tensor:
+        """Backbone features with the body parameters in ``params`` (others: the module's own)."""
+        body = {name[len("backbone."):]: t for name, t in params.items() if name.startswith("backbone.")}
+        return functional_call(self.backbone, {**body, **buffers}, (images,))
+
+    # ------------------------------------------------------------------ adaptation
+
+    def first_order(self) -> bool:
+        """Use first-order meta-gradients at this point of training (default: never)."""
+        return False
+
+    def set_training_progress(self, fraction: float) -> None:
+        self.training_progress = fraction
+
+    def adapt(
+        self, support_x: Tensor, support_y: Tensor, ways: int, *, first_order: bool, detach: bool = False
+    ) -> tuple[Params, Callable[[Tensor], Tensor]]:
+        """Adapt to a support set: the adapted parameters and ``query_logits(query_x)``.
+
+        ``detach`` starts from detached meta-parameters (prediction, Reptile).
+        """
+        params = self.initial_params(ways)
+        if detach:
+            params = {name: p.detach() for name, p in params.items()}
+        steps = self.options.inner_steps
+        if self.adapts_body:
+            def support_loss(current: Params, buffers: Params, step: int) -> Tensor:
+                return F.cross_entropy(self._logits(current, buffers, support_x), support_y)
+
+            adapted = inner_loop(
+                support_loss, params, self.inner_optimizer, steps,
+                buffers=self.step_buffers, first_order=first_order, regularizers=self.regularizers,
+            )
+            return adapted, lambda query_x: self._logits(adapted, self.step_buffers(steps), query_x)
+
+        support = self.features(params, self.step_buffers(0), support_x)
+        if detach:
+            support = support.detach()
+
+        def head_loss(current: Params, buffers: Params, step: int) -> Tensor:
+            return F.cross_entropy(F.linear(support, current["head.weight"], current["head.bias"]), support_y)
+
+        adapted = inner_loop(
+            head_loss, params, self.inner_optimizer, steps, first_order=first_order, regularizers=self.regularizers
+        )
+        return adapted, lambda query_x: F.linear(
+            self.features(params, self.step_buffers(0), query_x), adapted["head.weight"], adapted["head.bias"]
+        )
+
+    def _logits(self, params: Params, buffers: Params, images: Tensor) -> Tensor:
+        return F.linear(self.features(params, buffers, images), params["head.weight"], params["head.bias"])
+
+    def task_loss(
+        self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor, ways: int, first_order: bool
+    ) -> tuple[Tensor, Tensor]:
+        """Query loss after adapting to the support set, and query accuracy (detached)."""
+        _, query_logits = self.adapt(support_x, support_y, ways, first_order=first_order)
+        logits = query_logits(query_x)
+        return F.cross_entropy(logits, query_y), (logits.argmax(1) == query_y).float().mean().detach()
+
+    # ------------------------------------------------------------------ contract
+
+    def meta_step(self, batch: TaskBatch) -> StepOutput:
+        first_order = self.first_order()
+        task_loss = _compiled_task_loss(first_order) if self.options.compile else _eager_task_loss
+        losses, accuracies = [], []
+        for i in range(len(batch)):
+            loss, accuracy = task_loss(
+                self, batch.support_x[i], batch.support_y[i], batch.query_x[i], batch.query_y[i], batch.ways, first_order
+            )
+            (loss / len(batch)).backward()  # one task's graph at a time: memory stays flat in the batch size
+            losses.append(loss.detach())
+            accuracies.append(accuracy)
+        penalty = self.outer_penalty()
+        if isinstance(penalty, Tensor) and penalty.requires_grad:
+            penalty.backward()
+        mean_loss = torch.stack(losses).mean() + (penalty.detach() if isinstance(penalty, Tensor) else penalty)
+        return StepOutput(loss=float(mean_loss), accuracy=float(torch.stack(accuracies).mean()))
+
+    def predict(self, episode: Episode) -> Tensor:
+        _, query_logits = self.adapt(episode.support_x, episode.support_y, episode.ways, first_order=True, detach=True)
+        with torch.no_grad():
+            return query_logits(episode.query_x)
+
+    def export_predictor(self) -> nn.Module:
+        backbone = copy.deepcopy(self.backbone)
+        if self.step_norms is not None:
+            self.step_norms.load_into(backbone, step=0)
+        backbone.eval()
+        steps = self.options.inner_steps
+        features = self.backbone.out_features
+        weight_sizes = torch.stack([
+            self.inner_optimizer.export_step_size("head.weight", s).detach().float().expand(1, features)
+            for s in range(steps)
+        ])
+        bias_sizes = torch.stack([
+            self.inner_optimizer.export_step_size("head.bias", s).detach().float().reshape(-1)[:1] for s in range(steps)
+        ])
+        head = None if self.head is None else (self.head.weight.detach().clone(), self.head.bias.detach().clone())
+        return HeadAdaptationPredictor(backbone, weight_sizes, bias_sizes, head)
+
+
+def _eager_task_loss(learner: GradientLearner, *args) -> tuple[Tensor, Tensor]:
+    return learner.task_loss(*args)
+
+
+_compiled: dict[bool, Callable] = {}
+_compile_failure: list[str] = []
+
+
+def _compiled_task_loss(first_order: bool) -> Callable:
+    """``torch.compile``d per-task loss (one per first/second order), eager once compilation fails."""
+    if _compile_failure:
+        return _eager_task_loss
+    if first_order not in _compiled:
+        compiled = torch.compile(_eager_task_loss)
+
+        def guarded(*args):
+            try:
+                return compiled(*args)
+            except Exception as exc:  # any compiler failure: keep training, eagerly
+                _compile_failure.append(repr(exc).splitlines()[0][:300])
+                log.warning("torch.compile of the task loss failed (%s); continuing eagerly", _compile_failure[0])
+                return _eager_task_loss(*args)
+
+        _compiled[first_order] = guarded
+    return _compiled[first_order]
+
+
+class PerStepBatchNorm(nn.Module):
+    """MAML++ "BNRS/BNWB" (Antoniou et al. 2019): one copy of every batch-norm layer per inner step.
+
+    Batch statistics drift as the weights adapt, so each inner step (and the
+    final query pass) gets its own running statistics and affine parameters,
+    meta-learned by the outer optimizer and not adapted in the inner loop.
+    """
+
+    def __init__(self, backbone: nn.Module, sets: int):
+        super().__init__()
+        self.layer_names = [
+            name for name, module in backbone.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)
+        ]
+        modules = dict(backbone.named_modules())
+        self.sets = nn.ModuleList(
+            nn.ModuleList(copy.deepcopy(modules[name]) for name in self.layer_names) for _ in range(sets)
+        )
+        self.parameter_names = {
+            f"{layer}.{tensor}" for layer in self.layer_names for tensor, _ in modules[layer].named_parameters()
+        }
+
+    def tensors(self, step: int) -> Params:
+        """Parameters and buffers of set ``step``, named as in the backbone."""
+        layers = self.sets[min(step, len(self.sets) - 1)]
+        return {
+            f"{name}.{tensor}": value
+            for name, layer in zip(self.layer_names, layers)
+            for tensor, value in [*layer.named_parameters(), *layer.named_buffers()]
+        }
+
+    def load_into(self, backbone: nn.Module, step: int) -> None:
+        """Copy set ``step`` into ``backbone``'s own batch-norm layers (for export)."""
+        modules = dict(backbone.named_modules())
+        for name, layer in zip(self.layer_names, self.sets[step]):
+            modules[name].load_state_dict(layer.state_dict())
+
+
+class HeadAdaptationPredictor(nn.Module):
+    """Deployable predictor of gradient-based learners: adapt a linear head, then classify.
+
+    ``forward(support_images [S,C,H,W], support_onehot [S,N], query_images [Q,C,H,W]) -> [Q,N]``.
+    The body is frozen at its meta-learned weights (``.backbone``); the head takes
+    the learner's inner steps of gradient descent on the support cross-entropy,
+    whose gradient is written out (``(softmax - onehot)^T features / S``), so no
+    autograd runs and ``torch.export`` traces it with N, S and Q dynamic. Same
+    computation as ANIL's ``predict``; for MAML it adapts the head only.
+    Regularizers' inner penalties are not applied.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        weight_step_sizes: Tensor,
+        bias_step_sizes: Tensor,
+        head: tuple[Tensor, Tensor] | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.register_buffer("weight_step_sizes", weight_step_sizes)  # [steps, 1, D]
+        self.register_buffer("bias_step_sizes", bias_step_sizes)  # [steps, 1]
+        self.learned_head = head is not None
+        self.register_buffer("head_weight", head[0] if head else None)
+        self.register_buffer("head_bias", head[1] if head else None)
+
+    def forward(self, support_images: Tensor, support_onehot: Tensor, query_images: Tensor) -> Tensor:
+        support = self.backbone(support_images)
+        query = self.backbone(query_images)
+        if self.learned_head:
+            weight, bias = self.head_weight, self.head_bias
+        else:
+            weight = torch.zeros_like(support_onehot.t() @ support)
+            bias = torch.zeros_like(support_onehot[0])
+        for step in range(self.weight_step_sizes.shape[0]):
+            probabilities = torch.softmax(F.linear(support, weight, bias), dim=1)
+            residual = (probabilities - support_onehot) / support_onehot.shape[0]
+            weight = weight - self.weight_step_sizes[step] * (residual.t() @ support)
+            bias = bias - self.bias_step_sizes[step] * residual.sum(0)
+        return F.linear(query, weight, bias)
