@@ -36,6 +36,8 @@ from autometa.hookspecs import hookimpl
 
 #: The plugin name under which :class:`TinyPatterns` is registered while a tiny search runs.
 TESTING_PLUGIN = "autometa.testing"
+#: The learner a tiny search uses to exercise an inner optimizer or an inner-loop regularizer.
+GRADIENT_LEARNER = "maml"
 
 
 class TinyPatterns(Dataset):
@@ -75,7 +77,9 @@ def tiny_recipe(components: Mapping[str, Any] = {}, *, name: str = "tiny", trial
     ``components`` maps a kind (``"dataset"``, ``"backbone"``, ``"learner"``,
     ``"inner_optimizer"``, ``"regularizer"``, ``"pruner"``, ``"distiller"``,
     ``"quantizer"``, ``"exporter"``) to a component reference: a name, or
-    ``{name: {options}}``. An inner optimizer is used by a first-order MAML learner.
+    ``{name: {options}}``. An inner optimizer goes into the learner's
+    ``inner_optimizer`` option; with an inner optimizer or a regularizer but no
+    learner, the learner is MAML with one inner step, so the inner loop runs.
     """
     unknown = set(components) - set(_SLOTS)
     if unknown:
@@ -96,8 +100,10 @@ def tiny_recipe(components: Mapping[str, Any] = {}, *, name: str = "tiny", trial
         "training": {"meta_steps": 2, "eval_every": 2, "checkpoint_every": 2},
         "search": {"trials": trials, "sampler": "random", "pruner": "none", "wilcoxon": False},
     }
-    for kind, ref in refs.items():
-        _SLOTS[kind](recipe, ref)
+    if {"inner_optimizer", "regularizer"} & set(refs) and "learner" not in refs:
+        recipe["strategy"]["learner"] = {GRADIENT_LEARNER: {"inner_steps": 1}}  # one that runs an inner loop
+    for kind in sorted(refs, key=list(_SLOTS).index):  # the learner before its inner optimizer
+        _SLOTS[kind](recipe, refs[kind])
     return recipe
 
 
@@ -151,7 +157,8 @@ def _set_strategy(key: str):
 
 
 def _set_inner_optimizer(recipe: dict, ref: Any) -> None:
-    recipe["strategy"]["learner"] = {"maml": {"first_order": True, "inner_steps": 1, "inner_optimizer": ref}}
+    learner = ComponentRef.parse(recipe["strategy"]["learner"])
+    recipe["strategy"]["learner"] = {learner.name: {**learner.options, "inner_optimizer": ref}}
 
 
 def _set_regularizer(recipe: dict, ref: Any) -> None:

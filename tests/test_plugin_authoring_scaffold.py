@@ -62,7 +62,13 @@ def site(tmp_path, monkeypatch):
     plugins.reset()
 
 
-@pytest.mark.parametrize("kind", scaffold_kinds())
+#: Their generated test compresses a trained predictor, exports it and verifies it in a fresh process.
+_SLOW_KINDS = {"pruner", "distiller", "quantizer", "exporter"}
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=[pytest.mark.slow] if k in _SLOW_KINDS else []) for k in scaffold_kinds()]
+)
 def test_scaffold_installs_passes_its_own_tests_and_runs_by_name(kind, tmp_path, site, monkeypatch):
     name = f"autometa-demo-{kind.replace('_', '-')}"
     project = scaffold_plugin(name, kind, site)
