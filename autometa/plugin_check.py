@@ -121,7 +121,9 @@ def inspect_hooks(plugin: object) -> list[str]:
                     f"provide; the hook's signature is {hook}{_plain(specs[hook])}"
                 )
             continue
-        close = difflib.get_close_matches(hook, list(specs), n=1, cutoff=0.75)
+        if marker is None and getattr(function, "__module__", None) != _home_module(plugin):
+            continue  # imported helpers (e.g. register_plugin) are not the author's hooks
+        close = difflib.get_close_matches(hook, list(specs), n=1, cutoff=0.8)
         if close:
             messages.append(f"'{attr}' is not an autometa hook; did you mean '{close[0]}'?")
         elif marker is not None:
@@ -196,6 +198,13 @@ def _loaded_plugins() -> list[tuple[PluginSource, Any]]:
     for plugin in get_plugin_manager().get_plugins():  # --plugin modules, register_plugin objects
         found.setdefault(id(plugin), (source_of(plugin), plugin))
     return list(found.values())
+
+
+def _home_module(plugin: object) -> str | None:
+    """The module a plugin's own functions are defined in."""
+    if inspect.ismodule(plugin):
+        return plugin.__name__
+    return getattr(plugin if inspect.isclass(plugin) else type(plugin), "__module__", None)
 
 
 def _extra_arguments(function: Any, spec: inspect.Signature) -> list[str]:

@@ -195,3 +195,21 @@ def test_hook_specs_lists_every_register_hook():
     specs = hook_specs()
     assert set(plugins.KINDS.values()) <= set(specs)
     assert list(specs["trial_finished"].parameters) == ["trial", "state", "values", "reason"]
+
+
+def test_imported_helpers_that_resemble_hooks_are_not_flagged():
+    import types
+
+    from autometa.plugins import register_plugin
+
+    module = types.ModuleType("plug_helpers")
+    exec(
+        "from autometa.plugins import register_plugin\n"
+        "def register_optimizers():\n"
+        "    return []\n",
+        module.__dict__,
+    )
+    assert module.register_plugin is register_plugin
+    assert inspect_hooks(module) == [
+        "'register_optimizers' is not an autometa hook; did you mean 'register_inner_optimizers'?"
+    ]
