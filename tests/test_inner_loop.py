@@ -1,0 +1,165 @@
+"""The functional inner loop and the built-in update rules (sgd, meta_sgd)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autometa import inner_loop as inner_loop_module
+from autometa.components import PluginOptions
+from autometa.episodes import TaskBatch
+from autometa.inner_loop import inner_loop
+from autometa.networks import Backbone
+from autometa.plugins import get_registry
+from autometa.regularizers import Regularizer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def linear_problem(seed: int = 0):
+    """A 3-class softmax regression on 6 random points: params, and the support loss of the inner loop."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(6, 4, generator=g), torch.arange(3).repeat(2)
+    params = {"head.weight": torch.randn(3, 4, generator=g), "head.bias": torch.zeros(3)}
+
+    def loss(p, buffers, step):
+        return F.cross_entropy(F.linear(x, p["head.weight"], p["head.bias"]), y)
+
+    return params, loss
+
+
+def optimizer(name: str, params, lr: float, steps: int = 1):
+    templates = {"head.weight": torch.zeros(1, 4), "head.bias": torch.zeros(1)}
+    return get_registry().create("inner_optimizer", name, params=templates, steps=steps, lr=lr)
+
+
+def test_sgd_steps_equal_hand_written_gradient_descent():
+    params, loss = linear_problem()
+    adapted = inner_loop(loss, params, optimizer("sgd", params, lr=0.5), steps=3)
+    expected = {k: v.clone().requires_grad_() for k, v in params.items()}
+    for _ in range(3):
+        grads = torch.autograd.grad(loss(expected, {}, 0), list(expected.values()))
+        expected = {k: (v - 0.5 * g).detach().requires_grad_() for (k, v), g in zip(expected.items(), grads)}
+    for name in params:
+        torch.testing.assert_close(adapted[name], expected[name].detach())
+
+
+@pytest.mark.parametrize("rule", ["sgd", "meta_sgd"])
+def test_a_zero_learning_rate_leaves_the_weights_unchanged(rule):
+    params, loss = linear_problem()
+    opt = optimizer("sgd", params, lr=0.0) if rule == "sgd" else optimizer("meta_sgd", params, lr=0.4)
+    if rule == "meta_sgd":
+        with torch.no_grad():
+            for rate in opt.rates.values():
+                rate.zero_()
+    adapted = inner_loop(loss, params, opt, steps=2)
+    for name in params:
+        assert torch.equal(adapted[name], params[name])
+    moved = inner_loop(loss, params, optimizer("sgd", params, lr=0.1), steps=2)
+    assert not torch.equal(moved["head.weight"], params["head.weight"])  # the check above can fail
+
+
+def test_meta_sgd_rates_broadcast_over_the_classes_and_receive_gradients():
+    params, loss = linear_problem()
+    opt = optimizer("meta_sgd", params, lr=0.3, steps=2)
+    assert opt.rate("head.weight").shape == (1, 4)
+    adapted = inner_loop(loss, params, opt, steps=2, first_order=True)
+    probe = torch.randn(3, 4, generator=torch.Generator().manual_seed(2))  # plain sums cancel over classes
+    ((adapted["head.weight"] * probe).sum() + (adapted["head.bias"] * probe[:, 0]).sum()).backward()
+    assert all(rate.grad is not None and rate.grad.abs().sum() > 0 for rate in opt.rates.values())
+    torch.testing.assert_close(opt.export_step_size("head.weight", 0), torch.full((1, 4), 0.3))
+
+
+def test_first_order_detaches_the_gradients_but_keeps_the_path_to_the_init():
+    params, loss = linear_problem()
+    start = {k: v.clone().requires_grad_() for k, v in params.items()}
+    second = inner_loop(loss, start, optimizer("sgd", start, lr=0.5), steps=1)
+    first = inner_loop(loss, start, optimizer("sgd", start, lr=0.5), steps=1, first_order=True)
+    probe = torch.randn(3, 4, generator=torch.Generator().manual_seed(2))
+    (grad_first,) = torch.autograd.grad((first["head.weight"] * probe).sum(), [start["head.weight"]])
+    (grad_second,) = torch.autograd.grad((second["head.weight"] * probe).sum(), [start["head.weight"]])
+    assert torch.equal(grad_first, probe)  # d(w - lr * g.detach())/dw = identity
+    assert not torch.allclose(grad_second, grad_first)  # the Hessian term
+
+
+class BiasPush(Regularizer):
+    """Inner penalty sum(bias): adds exactly 1 to every bias gradient."""
+
+    name = "bias_push"
+
+    def __init__(self):
+        super().__init__(PluginOptions())
+
+    def inner_penalty(self, params, init_params):
+        return params["head.bias"].sum()
+
+
+def test_inner_penalties_of_regularizers_enter_every_inner_step():
+    params, loss = linear_problem()
+    plain = inner_loop(loss, params, optimizer("sgd", params, lr=0.5), steps=2)
+    pushed = inner_loop(loss, params, optimizer("sgd", params, lr=0.5), steps=2, regularizers=[BiasPush()])
+    # Softmax CE is invariant to a shift of every bias, so the push adds -lr * 1 per step, exactly.
+    torch.testing.assert_close(pushed["head.bias"], plain["head.bias"] - 2 * 0.5)
+
+
+class ConvBN(Backbone):
+    name = "conv_bn"
+
+    def __init__(self):
+        nn.Module.__init__(self)
+        self.out_features = 4
+        self.net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+    def forward(self, images):
+        return self.net(images)
+
+
+def tiny_batch(tasks: int = 2, ways: int = 3) -> TaskBatch:
+    g = torch.Generator().manual_seed(1)
+    return TaskBatch(
+        torch.randn(tasks, ways, 1, 6, 6, generator=g) + 2, torch.arange(ways).repeat(tasks, 1),
+        torch.randn(tasks, 2 * ways, 1, 6, 6, generator=g) + 2, torch.arange(ways).repeat(2).repeat(tasks, 1), ways,
+    )
+
+
+def test_per_step_batch_norm_keeps_statistics_per_inner_step():
+    learner = get_registry().create(
+        "learner", {"maml": {"per_step_bn": True, "inner_steps": 2}}, backbone=ConvBN(), ways=3
+    )
+    learner.meta_step(tiny_batch())
+    sets = [learner.step_norms.tensors(step)["net.1.running_mean"] for step in range(3)]
+    assert all(s.abs().sum() > 0 for s in sets)  # every step's statistics were updated
+    assert not torch.equal(sets[0], sets[2])  # ... from differently adapted weights
+    assert torch.equal(learner.backbone.net[1].running_mean, torch.zeros(4))  # the shared layer is unused
+    assert learner.step_norms.tensors(0)["net.1.weight"].grad is not None  # per-step affine params are meta-learned
+    exported = learner.export_predictor().backbone.net[1]
+    assert torch.equal(exported.running_mean, sets[0])
+
+
+def test_without_per_step_batch_norm_the_inner_loop_updates_the_running_statistics():
+    learner = get_registry().create("learner", "maml", backbone=ConvBN(), ways=3)
+    learner.meta_step(tiny_batch())
+    assert learner.backbone.net[1].running_mean.abs().sum() > 0
+
+
+def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
+    def broken_compile(fn):
+        def fail(*args):
+            raise RuntimeError("no compiler here")
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    monkeypatch.setattr(inner_loop_module, "_compiled", {})
+    monkeypatch.setattr(inner_loop_module, "_compile_failure", [])
+    learner = get_registry().create("learner", {"maml": {"compile": True}}, backbone=ConvBN(), ways=3)
+    output = learner.meta_step(tiny_batch())
+    assert output.loss > 0 and learner.backbone.net[0].weight.grad is not None
+    assert "no compiler here" in caplog.text
