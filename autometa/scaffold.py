@@ -17,6 +17,7 @@ them), meant to be edited into the author's own idea.
 from __future__ import annotations
 
 import difflib
+import keyword
 import re
 from importlib import resources
 from pathlib import Path
@@ -56,7 +57,12 @@ def placeholders(name: str, kind: str) -> dict[str, str]:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise PluginError(f"cannot scaffold kind '{kind}'; {hint}choose one of: {', '.join(kinds)}")
     package = name.replace("-", "_").lower()
-    component = package.removeprefix("autometa_") or package
+    component = package.removeprefix("autometa_")
+    if package in ("autometa", "autometa_plugins") or not component[0].isalpha() or keyword.iskeyword(package):
+        raise PluginError(
+            f"'{name}' cannot name a plugin package (it would clash with autometa or Python); "
+            "choose a name like autometa-cutmix"
+        )
     major_minor = ".".join(__version__.split(".")[:2])
     return {
         "project": name,

@@ -89,6 +89,9 @@ def test_scaffold_refuses_bad_names_kinds_and_existing_folders(tmp_path):
         scaffold_plugin("autometa-x", "prunner", tmp_path)
     with pytest.raises(PluginError, match="not a valid plugin name"):
         scaffold_plugin("3 bad name", "pruner", tmp_path)
+    for clashing in ("autometa", "autometa-3d", "class"):
+        with pytest.raises(PluginError, match="cannot name a plugin package"):
+            scaffold_plugin(clashing, "pruner", tmp_path)
     scaffold_plugin("autometa-x", "pruner", tmp_path)
     with pytest.raises(PluginError, match="already exists"):
         scaffold_plugin("autometa-x", "learner", tmp_path)
