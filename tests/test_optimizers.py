@@ -5,11 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 from torch.func import functional_call
 
-from autometa.errors import PluginError
+from autometa import plugins, testing
+from autometa.data import Preprocessing
+from autometa.errors import PluginError, RecipeError
 from autometa.plugins import get_registry
+from autometa.recipe import parse_recipe
+from autometa.space import FixedSuggester
+from autometa.trainer import build_learner
+from test_regularizers import tiny_batch, tiny_strategy  # the tiny task shared by both files
 
 
 def tiny_model() -> nn.Module:
@@ -126,7 +133,7 @@ def test_learned_rule_parameters_receive_meta_gradients_and_change_during_meta_t
     before = {n: p.detach().clone() for n, p in optimizer.named_parameters()}
     meta = torch.optim.Adam(optimizer.parameters(), lr=1e-2)
     first_grads = None
-    for outer in range(4):
+    for outer in range(2):
         x, y = tiny_task(seed=outer)
         adapted = adapt(model, optimizer, 2, x, y)
         query_x, query_y = tiny_task(seed=100 + outer)
@@ -172,3 +179,101 @@ def test_learned_rule_load_mismatch_is_a_clear_error(tmp_path):
         build("learned", model, load=tmp_path / "other.pt")
     with pytest.raises(PluginError, match="not found"):
         build("learned", model, load=tmp_path / "missing.pt")
+
+
+# ------------------------------------------------------------------ recipes
+
+
+SEARCH_SPACE = {
+    "maml": {
+        "inner_steps": {"int": [1, 3]},
+        "inner_optimizer": {
+            "choice": {
+                "sgd": {},
+                "mamlpp": {"init_lr": {"log_uniform": [0.01, 1.0]}},
+                "learned": {"network": {"choice": ["mlp", "lstm"]}, "hidden": {"choice": [8, 16]}},
+            }
+        },
+    }
+}
+REGULARIZERS = [
+    {
+        "choice": {
+            "proximal": {"strength": {"log_uniform": [0.01, 10.0]}},
+            "mr_maml": {"beta": {"log_uniform": [1e-6, 1e-2]}, "layers": ["backbone.*"]},
+            "meta_grad_clip": {"max_norm": {"uniform": [1.0, 10.0]}},
+            "meta_weight_decay": {"strength": {"log_uniform": [1e-6, 1e-3]}},
+        }
+    }
+]
+
+
+@pytest.fixture
+def tiny_data_plugin():
+    plugins.register_plugin(testing, testing.TESTING_PLUGIN)
+    yield
+    plugins.unregister_plugin(testing.TESTING_PLUGIN)
+
+
+def recipe_text(learner, regularizers) -> str:
+    recipe = testing.tiny_recipe()
+    recipe["strategy"]["learner"] = learner
+    recipe["strategy"]["regularizers"] = regularizers
+    return yaml.safe_dump(recipe, sort_keys=False)
+
+
+def test_a_recipe_searching_over_inner_optimizers_and_regularizers_validates_and_resolves(tiny_data_plugin):
+    recipe = parse_recipe(recipe_text(SEARCH_SPACE, REGULARIZERS))
+    params = {
+        "learner.maml.inner_steps": 3,
+        "learner.maml.inner_optimizer": "learned",
+        "learner.maml.inner_optimizer.learned.network": "lstm",
+        "learner.maml.inner_optimizer.learned.hidden": 8,
+        "regularizers.0": "mr_maml",
+        "regularizers.0.mr_maml.beta": 1e-4,
+    }
+    strategy = recipe.strategy_for(FixedSuggester(params))
+    assert strategy.learner.options["inner_optimizer"] == {"learned": {"network": "lstm", "hidden": 8}}
+    assert strategy.regularizers[0].to_data() == {"mr_maml": {"beta": 1e-4, "layers": ["backbone.*"]}}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"learned": {"network": "gru"}}, "inner_optimizer.learned.network"),
+    ({"mamlpp": {"init_lr": -1.0}}, "inner_optimizer.mamlpp.init_lr"),
+])
+def test_a_bad_inner_optimizer_option_is_a_recipe_error_naming_its_path(tiny_data_plugin, bad, message):
+    with pytest.raises(RecipeError, match=message.replace(".", r"\.")):
+        parse_recipe(recipe_text({"maml": {"inner_optimizer": bad}}, []))
+
+
+# ------------------------------------------------------------------ inside real gradient learners
+
+
+def gradient_learner(learner: str, rule, inner_steps: int = 2) -> nn.Module:
+    strategy = tiny_strategy({learner: {"inner_steps": inner_steps, "inner_optimizer": rule}}, [])
+    torch.manual_seed(0)
+    return build_learner(strategy, Preprocessing(channels=1, image_size=8))
+
+
+def test_learned_rule_meta_trains_inside_maml():
+    learner = gradient_learner("maml", {"learned": {"hidden": 4}}, inner_steps=1)
+    rule = learner.inner_optimizer
+    before = {n: p.detach().clone() for n, p in rule.named_parameters()}
+    meta = torch.optim.Adam(learner.parameters(), lr=1e-2)
+    for _ in range(2):  # the zero-initialised output layer moves first, the rest on the next step
+        meta.zero_grad()
+        learner.meta_step(tiny_batch())
+        meta.step()
+    for name, param in rule.named_parameters():
+        assert not torch.equal(param, before[name]), f"{name} did not change"
+
+
+def test_anil_exported_predictor_takes_the_mamlpp_rates():
+    learner = gradient_learner("anil", "mamlpp", inner_steps=2).eval()
+    with torch.no_grad():
+        learner.inner_optimizer.rates.copy_(torch.tensor([[0.3, 0.7], [1.1, 0.2]]))
+    episode = tiny_batch().episode(0)
+    onehot = F.one_hot(episode.support_y, episode.ways).float()
+    with torch.no_grad():
+        exported = learner.export_predictor()(episode.support_x, onehot, episode.query_x)
+    torch.testing.assert_close(exported, learner.predict(episode))

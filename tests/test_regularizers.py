@@ -177,7 +177,7 @@ def tiny_batch() -> TaskBatch:
     )
 
 
-@pytest.mark.parametrize("learner", ["protonet"])
+@pytest.mark.parametrize("learner", ["protonet", "maml", "anil"])
 def test_mr_maml_trains_and_checkpoints_through_a_real_learner(learner):
     preprocessing = Preprocessing(channels=1, image_size=8)
     strategy = tiny_strategy(learner, [{"mr_maml": {"beta": 1.0}}, "meta_weight_decay", "meta_grad_clip"])

@@ -37,10 +37,17 @@ class PerLayerPerStepLR(InnerOptimizer):
             torch.full((max(steps, 1), len(params)), float(init)), requires_grad=options.learn
         )
 
+    def rates_at(self, step: int) -> torch.Tensor:
+        """The rates of inner step ``step``, one per layer (the last step's beyond the trained count)."""
+        return self.rates[min(step, self.rates.shape[0] - 1)]
+
+    def export_step_size(self, name: str, step: int) -> torch.Tensor:
+        return self.rates_at(step)[self.layer_index[name]].detach()
+
     def step(
         self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], step: int, state: Any
     ) -> tuple[dict[str, torch.Tensor], Any]:
-        rates = self.rates[min(step, self.rates.shape[0] - 1)]
+        rates = self.rates_at(step)
         updated = {
             name: param - rates[self.layer_index[name]].to(param.dtype) * grads[name]
             for name, param in params.items()
