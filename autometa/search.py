@@ -365,7 +365,7 @@ def requeue_unfinished(study: optuna.Study, *, orphans: bool) -> list[int]:
 
 def _optimize(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, search: SearchSection) -> None:
     timeout = search.timeout_minutes * 60 if search.timeout_minutes else None
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
 
 
 # -------------------------------------------------------------------- trial

@@ -29,11 +29,13 @@ def search_command(recipe: str, *extra: str) -> list[str]:
 
 
 def environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    """Find the toy plugins; one intra-op thread (tiny tensors, busy machine)."""
+    path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
 
 
 def test_sigkill_mid_trial_then_rerun_finishes_with_earlier_trials_intact(tmp_path):
-    strategy = {"learner": {"search_toy": {"sleep": 0.15}}}
+    strategy = {"learner": {"search_toy": {"sleep": 0.2}}}
     recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 3})
     run = tmp_path / "runs" / "toy"
     process = subprocess.Popen(search_command(recipe), env=environment(), cwd=tmp_path)
@@ -58,18 +60,19 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_earlier_trials_intact(tmp_pa
     assert "resuming from its checkpoint" in (run / "trials" / "2" / "log.txt").read_text()
 
 
-def test_two_workers_share_one_journal_storage(tmp_path):
+def test_two_workers_share_one_journal_storage(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     plugins.load_plugin_module(PLUGIN)
     sys.path.insert(0, str(TESTS))
     try:
-        summary = run_search(write_recipe(tmp_path, search={"trials": 4}), workers=2, quiet=True)
+        summary = run_search(write_recipe(tmp_path, search={"trials": 2}), workers=2, quiet=True)
     finally:
         plugins.reset()
     run = tmp_path / "runs" / "toy"
     assert summary.storage.endswith("journal.log") and not (run / "study.db").exists()
-    assert summary.counts()["complete"] == 4 and len(summary.trials) == 4
+    assert summary.counts()["complete"] == 2 and len(summary.trials) == 2
     study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(summary.storage))
-    assert count_finished(study) == 4
+    assert count_finished(study) == 2
     logs = [(run / "trials" / str(t.number) / "log.txt").read_text() for t in study.trials]
     processes = {re.search(r"\(process (\d+)\)", text).group(1) for text in logs}
     assert len(processes) == 2 and str(os.getpid()) not in processes
