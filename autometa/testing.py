@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 import yaml
@@ -33,6 +33,9 @@ from pydantic import Field
 from autometa.components import ComponentRef, PluginOptions
 from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
 from autometa.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from autometa.search import SearchSummary
 
 #: The plugin name under which :class:`TinyPatterns` is registered while a tiny search runs.
 TESTING_PLUGIN = "autometa.testing"
@@ -107,7 +110,7 @@ def tiny_recipe(components: Mapping[str, Any] = {}, *, name: str = "tiny", trial
     return recipe
 
 
-def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, trials: int = 1) -> Any:
+def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, trials: int = 1) -> SearchSummary:
     """Write :func:`tiny_recipe` to ``directory`` and run ``autometa search`` on it.
 
     Returns the :class:`autometa.search.SearchSummary`; the run directory is
@@ -130,10 +133,11 @@ def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, tria
     finally:
         plugins.unregister_plugin(TESTING_PLUGIN)
     failed = [t for t in summary.trials if t.state != "complete"]
-    assert not failed, "\n".join(
-        f"trial {t.number} {t.state}: {t.reason} (log: {summary.run_dir / 'trials' / str(t.number) / 'log.txt'})"
-        for t in failed
-    )
+    if failed:
+        raise AssertionError("\n".join(
+            f"trial {t.number} {t.state}: {t.reason} (log: {summary.run_dir / 'trials' / str(t.number) / 'log.txt'})"
+            for t in failed
+        ))
     return summary
 
 
@@ -142,7 +146,8 @@ def assert_plugin_ok(name: str) -> None:
     from autometa.plugin_check import check_plugins
 
     problems = check_plugins(name)
-    assert not problems, "autometa plugins check found:\n" + "\n".join(map(str, problems))
+    if problems:
+        raise AssertionError("autometa plugins check found:\n" + "\n".join(map(str, problems)))
 
 
 def _set_data(recipe: dict, ref: Any) -> None:
