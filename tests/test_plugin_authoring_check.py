@@ -17,7 +17,7 @@ from autometa.cli import app
 from autometa.components import Component, PluginOptions
 from autometa.errors import PluginError
 from autometa.hookspecs import hookimpl
-from autometa.plugin_check import check_component, hook_specs, inspect_hooks
+from autometa.plugin_check import check_component, check_plugins, hook_specs, inspect_hooks
 
 GOOD_BACKBONE = '''
 from pydantic import Field
@@ -213,3 +213,12 @@ def test_imported_helpers_that_resemble_hooks_are_not_flagged():
     assert inspect_hooks(module) == [
         "'register_optimizers' is not an autometa hook; did you mean 'register_inner_optimizers'?"
     ]
+
+
+def test_builtin_plugins_pass_their_own_check(monkeypatch):
+    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")  # autometa's own plugins only
+    plugins.reset()
+    try:
+        assert [str(p) for p in check_plugins(plugins.BUILTIN_DISTRIBUTION)] == []
+    finally:
+        plugins.reset()
