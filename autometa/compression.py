@@ -39,6 +39,7 @@ from autometa.deploy import (
     stage_card,
 )
 from autometa.episodes import Episode
+from autometa.errors import AutometaError
 from autometa.recipe import CompressionSection, Recipe
 
 #: Pipeline order: each ``compression`` key of the recipe and the method its plugin runs.
@@ -128,12 +129,13 @@ def fit_on_episodes(
     lr: float,
     extra_parameters: Sequence[nn.Parameter] = (),
 ) -> None:
-    """Adam on ``loss(episode)`` over ``steps`` fresh meta-train episodes; ``model`` ends in eval mode.
+    """Adam on all of ``model``'s parameters (and ``extra_parameters``) over ``steps`` fresh
+    meta-train episodes of ``loss(episode)``.
 
     Batch-norm statistics are left as meta-training set them (the model stays in
     eval mode), so short fine-tuning cannot drift them on a handful of episodes.
     """
-    parameters = [p for p in model.parameters() if p.requires_grad] + list(extra_parameters)
+    parameters = [p.requires_grad_(True) for p in model.parameters()] + list(extra_parameters)
     optimizer = torch.optim.Adam(parameters, lr=lr)
     model.eval()
     for _ in range(steps):
@@ -238,10 +240,14 @@ def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: i
     from autometa.trainer import load_checkpoint
 
     run_dir = Path(run_dir)
+    best = run_dir / "best" / "checkpoint.pt"
+    if not best.is_file():
+        raise AutometaError(f"{best}: no best trial to compress; run 'autometa search' on the recipe first")
     recipe = recipe or load_recipe(run_dir / "recipe.yaml")
-    checkpoint = load_checkpoint(run_dir / "best" / "checkpoint.pt")
+    checkpoint = load_checkpoint(best)
     data = load_data(recipe.data)
-    teacher = frozen_copy(checkpoint.learner.export_predictor())
+    predictor = checkpoint.learner.export_predictor()
+    teacher = frozen_copy(predictor)
     sampler = EpisodeSampler(
         data.train, checkpoint.strategy.train_episodes, preprocessing=data.preprocessing, seed=recipe.seed
     )
@@ -254,9 +260,7 @@ def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: i
         registry=registry,
     )
     test_episodes = split_episodes(recipe, data, "test")
-    result = compress(
-        copy.deepcopy(teacher), recipe.compression, context, test_episodes, latency_runs=latency_runs
-    )
+    result = compress(predictor, recipe.compression, context, test_episodes, latency_runs=latency_runs)
     artifacts = run_dir / "artifacts"
     reports = [
         export_and_verify(

@@ -22,10 +22,8 @@ class DistillationOptions(PluginOptions):
 
 
 def make_student(predictor: nn.Module, backbone_ref, context: CompressionContext) -> nn.Module:
-    """A trainable copy of ``predictor``, its backbone replaced by a new one when ``backbone_ref`` is set."""
+    """A copy of ``predictor``, its backbone replaced by a new one when ``backbone_ref`` is set."""
     student = copy.deepcopy(predictor)
-    for p in student.parameters():
-        p.requires_grad_(True)
     if backbone_ref is None:
         return student
     from autometa.plugins import get_registry

@@ -1,0 +1,120 @@
+"""Compression on Omniglot (small sets), 20-way 1-shot, Conv4 ProtoNet: what it costs, what it saves.
+
+Meta-trains a Conv4-64 ProtoNet with the trainer ``autometa train`` uses (the
+"uncompressed winner"), then runs ``compress_run`` exactly as ``autometa compress``
+does with ``recipes/compression-first.yaml``'s stages: structured channel pruning
+(Torch-Pruning, magnitude, two prune-then-fine-tune steps) and Hinton logit
+distillation from the uncompressed teacher, exported to ``.pt2`` and ONNX and
+verified. It prints the model card's stage table (test accuracy with 95% CI over
+fixed test episodes, parameters, FLOPs), then times the uncompressed and the
+compressed ``.pt2`` side by side (alternating calls on one 20-way 1-shot
+episode) and prints the ratios the acceptance criteria ask for.
+
+    nice python benchmarks/bench_compression.py                # the recorded run (~10-15 min)
+    nice python benchmarks/bench_compression.py --steps 50 --test-episodes 20   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from autometa.components import ComponentRef
+from autometa.compression import compress_run
+from autometa.data import load_data
+from autometa.deploy import export_checkpoint, load_artifact, predictor_inputs
+from autometa.evaluation import split_episodes
+from autometa.recipe import dump_recipe, load_recipe
+from autometa.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
+OMNIGLOT = ROOT.parent / "shared" / "datasets" / "omniglot"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1000, help="meta-training steps of the teacher")
+    parser.add_argument("--test-episodes", type=int, default=600)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-compression")
+    parser.add_argument("--latency-calls", type=int, default=60, help="timed calls per model (alternating)")
+    args = parser.parse_args()
+
+    recipe = load_recipe(ROOT / "recipes" / "compression-first.yaml")
+    dataset = ComponentRef("omniglot", {**recipe.data.dataset.options, "root": str(OMNIGLOT)})
+    recipe = recipe.model_copy(
+        update={
+            "name": "bench-compression",
+            "data": recipe.data.model_copy(update={"dataset": dataset}),
+            "strategy": {**recipe.strategy, "outer_lr": 0.001},  # the fixed teacher instead of a search
+            "training": recipe.training.model_copy(update={"meta_steps": args.steps, "eval_every": args.steps}),
+            "evaluation": recipe.evaluation.model_copy(update={"test_episodes": args.test_episodes}),
+        }
+    )
+    run_dir = args.out
+    (run_dir / "best").mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
+    data = load_data(recipe.data)
+
+    start = time.perf_counter()
+    result = train(recipe, recipe.fixed_strategy(), data, workdir=run_dir / "best")
+    train_s = time.perf_counter() - start
+    print(f"teacher: {result.steps} meta-steps in {train_s:.0f} s, validation {result.val}", flush=True)
+
+    start = time.perf_counter()
+    artifacts = compress_run(run_dir, recipe=recipe)
+    compress_s = time.perf_counter() - start
+    card = json.loads((artifacts / "model_card.json").read_text())
+    print((artifacts / "model_card.md").read_text())
+
+    # Side by side: the uncompressed winner and the compressed predictor, both as shipped (.pt2).
+    original_file = export_checkpoint(run_dir / "best" / "checkpoint.pt", ["torch_export"], run_dir / "uncompressed")[0]
+    original = load_artifact(run_dir / "uncompressed" / original_file.file)
+    compressed = load_artifact(artifacts / "predictor.pt2")
+    inputs = predictor_inputs(split_episodes(recipe, data, "test")[0])
+    times = alternate_latency({"original": original, "compressed": compressed}, inputs, args.latency_calls)
+
+    first, last = card["stages"][0], card["stages"][-1]
+    summary = {
+        "teacher_steps": result.steps,
+        "train_seconds": round(train_s),
+        "compress_seconds": round(compress_s),
+        "accuracy_original": first["accuracy"],
+        "accuracy_compressed": last["accuracy"],
+        "accuracy_drop_points": round(first["accuracy"]["mean"] - last["accuracy"]["mean"], 2),
+        "parameters": [first["parameters"], last["parameters"]],
+        "parameter_ratio": round(first["parameters"] / last["parameters"], 2),
+        "mflops": [round(first["flops"] / 1e6, 1), round(last["flops"] / 1e6, 1)],
+        "latency_ms_median": {k: round(statistics.median(v), 2) for k, v in times.items()},
+        "latency_ms_p95": {k: round(percentile(v, 0.95), 2) for k, v in times.items()},
+        "latency_ratio_median": round(statistics.median(times["original"]) / statistics.median(times["compressed"]), 2),
+        "file_kib": {a["file"]: round(a["size_bytes"] / 1024, 1) for a in card["artifacts"]}
+        | {"uncompressed predictor.pt2": round(original_file.size_bytes / 1024, 1)},
+    }
+    print(json.dumps(summary, indent=2))
+
+
+def alternate_latency(models: dict, inputs, calls: int, warmup: int = 5) -> dict[str, list[float]]:
+    """Per-call wall times (ms), the models called in turn so machine load hits both alike."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    with torch.inference_mode():
+        for i in range(warmup + calls):
+            for name, model in models.items():
+                start = time.perf_counter()
+                model(*inputs)
+                if i >= warmup:
+                    times[name].append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+if __name__ == "__main__":
+    main()
