@@ -75,6 +75,7 @@ class EmbeddingLearner(MetaLearner):
         accuracy = (logits.argmax(-1) == batch.query_y).float().mean()
         return StepOutput(loss=loss.item(), accuracy=accuracy.item())
 
+    @torch.no_grad()  # the evaluator leaves autograd on for gradient learners; no graph is needed here
     def predict(self, episode: Episode) -> Tensor:
         support, query = self._embed(episode.support_x[None], episode.query_x[None])
         onehot = F.one_hot(episode.support_y, episode.ways).to(support.dtype)
