@@ -13,16 +13,23 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
+
+import torch
+import yaml
 
 from autometa.data import load_data
 from autometa.evaluation import evaluate_learner, split_episodes
 from autometa.recipe import DataSection, EvaluationSection, Recipe, TrainingSection
 from autometa.trainer import train
 
+#: The shared Omniglot small sets, read in place.
+OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="omniglot", help="data set plugin (omniglot reads the shared small sets)")
+    parser.add_argument("--data", type=yaml.safe_load, default=OMNIGLOT, help="data set reference, as in a recipe")
     parser.add_argument("--steps", type=int, default=200, help="meta-updates per run")
     parser.add_argument("--inner-steps", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--inner-lr", type=float, default=0.4)
@@ -31,7 +38,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    data = load_data(DataSection(dataset=args.dataset))
+    torch.set_num_threads(1)  # the benchmark machine's 2 cores are shared
+    data = load_data(DataSection(dataset=args.data))
     results = {}
     for inner_steps in args.inner_steps:
         for rule in ("sgd", "learned"):
@@ -39,7 +47,7 @@ def main() -> None:
                 name="bench-learned-optimizer",
                 seed=args.seed,
                 device="cpu",
-                data=DataSection(dataset=args.dataset),
+                data=DataSection(dataset=args.data),
                 evaluation=EvaluationSection(ways=5, shots=1, queries=5, val_episodes=20,
                                              test_episodes=args.test_episodes),
                 strategy={
