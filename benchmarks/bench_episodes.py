@@ -1,0 +1,61 @@
+"""How long does sampling a batch of episodes take from resident tensors?
+
+    python benchmarks/bench_episodes.py [--batches 200]
+
+Measures ``EpisodeSampler.sample(32)`` for 5-way 1-shot 15-query tasks (the
+acceptance bar: under 5 ms on CPU) and 20-way 5-shot 15-query tasks, on the
+Omniglot small sets (28x28, read in place) and on the default glyphs (rendered
+or read from the cache), with 1 and 2 torch threads. Prints medians and 10th/90th
+percentiles in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from autometa.data import default_cache_dir, load_data
+from autometa.episodes import EpisodeSampler
+from autometa.recipe import DataSection, EpisodeShape
+
+OMNIGLOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "omniglot"
+
+
+def time_sampling(sampler: EpisodeSampler, batch_size: int, batches: int) -> list[float]:
+    for _ in range(10):  # warm-up
+        sampler.sample(batch_size)
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        sampler.sample(batch_size)
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=200)
+    args = parser.parse_args()
+    datasets = {
+        "omniglot-small": DataSection(dataset={"omniglot": {"root": str(OMNIGLOT)}}),
+        "glyphs": DataSection(dataset="glyphs"),
+    }
+    shapes = {"5w1s15q": EpisodeShape(ways=5, shots=1, queries=15), "20w5s15q": EpisodeShape(ways=20, shots=5, queries=15)}
+    print(f"{'data':16} {'shape':9} {'threads':>7} {'median ms':>10} {'p10':>7} {'p90':>7}")
+    for data_name, section in datasets.items():
+        data = load_data(section, cache_dir=default_cache_dir())
+        for shape_name, shape in shapes.items():
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                sampler = EpisodeSampler(data.train, shape, preprocessing=data.preprocessing, seed=0)
+                times = time_sampling(sampler, 32, args.batches)
+                p10, p90 = times[len(times) // 10], times[9 * len(times) // 10]
+                print(f"{data_name:16} {shape_name:9} {threads:7} {statistics.median(times):10.2f} {p10:7.2f} {p90:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
