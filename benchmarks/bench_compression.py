@@ -11,7 +11,7 @@ compressed ``.pt2`` side by side (alternating calls on one 20-way 1-shot
 episode) and prints the ratios the acceptance criteria ask for.
 
     nice python benchmarks/bench_compression.py                # the recorded run (~10-15 min)
-    nice python benchmarks/bench_compression.py --steps 50 --test-episodes 20   # a smoke run
+    nice python benchmarks/bench_compression.py --scale 0.02 --test-episodes 10   # a smoke run
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ OMNIGLOT = ROOT.parent / "shared" / "datasets" / "omniglot"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000, help="meta-training steps of the teacher")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiplies the teacher's and the stages' step counts")
     parser.add_argument("--test-episodes", type=int, default=600)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-compression")
     parser.add_argument("--latency-calls", type=int, default=60, help="timed calls per model (alternating)")
     args = parser.parse_args()
+    scaled = lambda steps: max(1, round(steps * args.scale))  # noqa: E731
 
     recipe = load_recipe(ROOT / "recipes" / "compression-first.yaml")
     dataset = ComponentRef("omniglot", {**recipe.data.dataset.options, "root": str(OMNIGLOT)})
@@ -51,7 +53,13 @@ def main() -> None:
             "name": "bench-compression",
             "data": recipe.data.model_copy(update={"dataset": dataset}),
             "strategy": {**recipe.strategy, "outer_lr": 0.001},  # the fixed teacher instead of a search
-            "training": recipe.training.model_copy(update={"meta_steps": args.steps, "eval_every": args.steps}),
+            "training": recipe.training.model_copy(update={"meta_steps": scaled(args.steps), "eval_every": scaled(args.steps)}),
+            "compression": recipe.compression.model_copy(
+                update={
+                    "pruner": scale_options(recipe.compression.pruner, "finetune_steps", args.scale),
+                    "distiller": scale_options(recipe.compression.distiller, "steps", args.scale),
+                }
+            ),
             "evaluation": recipe.evaluation.model_copy(update={"test_episodes": args.test_episodes}),
         }
     )
@@ -96,6 +104,11 @@ def main() -> None:
         | {"uncompressed predictor.pt2": round(original_file.size_bytes / 1024, 1)},
     }
     print(json.dumps(summary, indent=2))
+
+
+def scale_options(ref: ComponentRef, key: str, scale: float) -> ComponentRef:
+    """``ref`` with its step-count option ``key`` multiplied by ``scale`` (at least 1)."""
+    return ComponentRef(ref.name, {**ref.options, key: max(1, round(ref.options[key] * scale))})
 
 
 def alternate_latency(models: dict, inputs, calls: int, warmup: int = 5) -> dict[str, list[float]]:

@@ -40,6 +40,7 @@ class OnnxExport(Exporter):
             dynamic_shapes=predictor_dynamic_shapes(),
             opset_version=self.options.opset,
             external_data=False,
+            verbose=False,
         )
         return path
 
