@@ -10,6 +10,7 @@ from torch import nn
 from autometa import inner_loop as inner_loop_module
 from autometa.components import PluginOptions
 from autometa.episodes import TaskBatch
+from autometa.errors import RecipeError
 from autometa.inner_loop import inner_loop
 from autometa.networks import Backbone
 from autometa.plugins import get_registry
@@ -163,3 +164,39 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
     output = learner.meta_step(tiny_batch())
     assert output.loss > 0 and learner.backbone.net[0].weight.grad is not None
     assert "no compiler here" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "learner, options",
+    [("maml", {"inner_steps": 2, "head_init": "learned", "first_order": True}),
+     ("maml", {"inner_steps": 2, "first_order": True, "inner_optimizer": "meta_sgd"}),
+     ("anil", {"inner_steps": 2, "head_init": "learned"}),
+     ("maml", {"inner_steps": 2, "head_init": "learned"})],  # runs the loop: see the next test
+    ids=["fomaml", "fomaml-meta_sgd", "anil-second-order", "maml-second-order"],
+)
+def test_the_batched_vmap_path_computes_the_loops_losses_and_meta_gradients(learner, options):
+    torch.manual_seed(0)
+    loop = get_registry().create("learner", {learner: options}, backbone=ConvBN(), ways=3)
+    batched = get_registry().create("learner", {learner: {**options, "batched": True}}, backbone=ConvBN(), ways=3)
+    batched.load_state_dict(loop.state_dict())
+    batch = tiny_batch(tasks=3)
+    out_loop, out_batched = loop.meta_step(batch), batched.meta_step(batch)
+    assert out_batched.loss == pytest.approx(out_loop.loss, rel=1e-5)
+    assert out_batched.accuracy == pytest.approx(out_loop.accuracy)
+    batched_params = dict(batched.named_parameters())
+    for name, param in loop.named_parameters():
+        torch.testing.assert_close(batched_params[name].grad, param.grad, atol=1e-5, rtol=1e-4)
+    assert batched.backbone.net[1].running_mean.abs().sum() > 0  # statistics refreshed after the vmap
+
+
+def test_batched_refuses_per_step_batch_norm():
+    with pytest.raises(RecipeError, match="batched: false"):
+        get_registry().create("learner", {"maml": {"batched": True, "per_step_bn": True}}, backbone=ConvBN(), ways=3)
+
+
+def test_batched_second_order_maml_through_batch_norm_runs_the_loop(monkeypatch):
+    learner = get_registry().create("learner", {"maml": {"batched": True}}, backbone=ConvBN(), ways=3)
+    assert learner._vmap_is_exact(first_order=True)
+    assert not learner._vmap_is_exact(first_order=False)
+    monkeypatch.setattr(learner, "_batched_task_losses", lambda *args: pytest.fail("vmap path taken"))
+    learner.meta_step(tiny_batch())
