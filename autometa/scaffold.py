@@ -93,7 +93,7 @@ def scaffold_plugin(name: str, kind: str, directory: Path = Path(".")) -> Path:
     project = Path(directory) / name
     if project.exists() and any(project.iterdir()):
         raise PluginError(f"{project} already exists and is not empty; choose another name or --dir")
-    test = f"tests/{kind}.py" if _template(f"tests/{kind}.py").is_file() else "tests/default.py"
+    test = f"tests/{_TESTS.get(kind, 'default')}.py"
     files = {
         "pyproject.toml": "pyproject.toml",
         "README.md": "README.md",
@@ -107,6 +107,10 @@ def scaffold_plugin(name: str, kind: str, directory: Path = Path(".")) -> Path:
         path.write_text(render(source, values), encoding="utf-8")
     return project
 
+
+#: The generated test of each kind, when not ``tests/default.py``.
+_TESTS = {"dataset": "dataset", "pruner": "compression", "distiller": "compression", "quantizer": "compression",
+          "exporter": "exporter"}
 
 #: How the README shows the component used in a recipe.
 _USAGE = {
