@@ -168,7 +168,8 @@ def _register(pm: pluggy.PluginManager, plugin: object, source: PluginSource) ->
     try:
         pm.register(plugin, name=source.plugin)
     except (ValueError, pluggy.PluginValidationError) as exc:
-        _load_problems.append(PluginProblem(source, f"cannot be registered: {exc}"))
+        reason = " ".join(str(exc).split())  # pluggy's refusal spans several lines
+        _load_problems.append(PluginProblem(source, f"cannot be registered: {reason}"))
         return
     _sources[id(plugin)] = source
 
@@ -241,7 +242,17 @@ def get_registry() -> Registry:
             except Exception as exc:
                 registry.problems.append(PluginProblem(source, f"{hook_name}() raised {exc!r}"))
                 continue
-            for cls in classes or []:
+            if classes is None:
+                continue
+            if not isinstance(classes, (list, tuple)):
+                registry.problems.append(
+                    PluginProblem(
+                        source,
+                        f"{hook_name}() must return a list of component classes, got {type(classes).__name__}",
+                    )
+                )
+                continue
+            for cls in classes:
                 registry.add(kind, cls, source)
     _registry = registry
     return registry
