@@ -172,9 +172,9 @@ class EpisodeSampler:
         indices = self._index.draw(self.shape, batch_size, self._generator)  # [B, N, K+Q]
         return TaskBatch(
             support_x=self._images(indices[:, :, :k].flatten(1)),
-            support_y=_labels(n, k, self.device).expand(batch_size, -1),
+            support_y=_labels(n, k, self.device).repeat(batch_size, 1),
             query_x=self._images(indices[:, :, k:].flatten(1)),
-            query_y=_labels(n, q, self.device).expand(batch_size, -1),
+            query_y=_labels(n, q, self.device).repeat(batch_size, 1),
             ways=n,
         )
 

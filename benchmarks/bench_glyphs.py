@@ -11,6 +11,7 @@ beside it for calibration.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -42,11 +43,12 @@ def baseline(data: SplitData, name: str) -> None:
 
 
 def main() -> None:
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     glyphs = render_glyphs(GlyphsOptions())
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     alphabets = {s: len(set(glyphs.split(s).groups)) for s in SPLITS}
-    print(f"glyphs (default options) rendered in {seconds:.1f} s with {torch.get_num_threads()} torch threads")
+    print(f"glyphs (default options) rendered in {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU "
+          f"({torch.get_num_threads()} torch threads, load average {os.getloadavg()[0]:.1f})")
     print(f"classes {glyphs.class_counts()} (total {sum(glyphs.class_counts().values())}), "
           f"alphabets {alphabets} (total {sum(alphabets.values())}), "
           f"images per class {int(glyphs.train.images_per_class().min())}")

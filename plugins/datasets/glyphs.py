@@ -53,7 +53,7 @@ _RENDER = 48  # glyphs are drawn and distorted at this size, then downsampled
 _BOX = 36  # a glyph's longer side, within the render canvas
 _DEDUP = 12  # glyphs are compared for duplicates at this size (divides _RENDER)
 _CLASSES_PER_CHUNK = 100
-_VERSION = 2  # bump when rendering changes, so caches are rebuilt
+_VERSION = 3  # bump when rendering changes, so caches are rebuilt
 
 
 class GlyphsOptions(Dataset.Options):
@@ -185,15 +185,15 @@ def distort(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
     widen = torch.rand(m, generator=generator) < 0.5  # half the drawers use a pen 2 pixels wider
     ink = torch.where(widen.view(-1, 1, 1, 1), F.max_pool2d(ink, 3, stride=1, padding=1), ink)
-    angle, shear = uniform(-0.25, 0.25), uniform(-0.25, 0.25)
-    scale = uniform(0.85, 1.15, m, 2)
+    angle, shear = uniform(-0.3, 0.3), uniform(-0.3, 0.3)  # radians: about +-17 degrees
+    scale = uniform(0.8, 1.2, m, 2)
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.zeros(m, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos / scale[:, 0], (-sin + shear) / scale[:, 0]
     theta[:, 1, 0], theta[:, 1, 1] = sin / scale[:, 1], cos / scale[:, 1]
-    theta[:, :, 2] = uniform(-0.08, 0.08, m, 2)
+    theta[:, :, 2] = uniform(-0.15, 0.15, m, 2)  # shift, in units of half the canvas
     grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
-    elastic = F.interpolate(uniform(-0.08, 0.08, m, 2, 4, 4), size=ink.shape[-2:], mode="bicubic", align_corners=True)
+    elastic = F.interpolate(uniform(-0.1, 0.1, m, 2, 4, 4), size=ink.shape[-2:], mode="bicubic", align_corners=True)
     grid = grid + elastic.permute(0, 2, 3, 1)
     return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
