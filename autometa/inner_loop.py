@@ -296,14 +296,15 @@ class GradientLearner(MetaLearner):
             losses = losses.detach()
         else:
             task_loss = _compiled_task_loss(first_order) if self.options.compile else _eager_task_loss
-            losses, accuracies = torch.zeros(len(batch)), torch.zeros(len(batch))
+            per_task = []
             for i in range(len(batch)):
-                loss, accuracies[i] = task_loss(
+                loss, accuracy = task_loss(
                     self, batch.support_x[i], batch.support_y[i], batch.query_x[i], batch.query_y[i], batch.ways,
                     first_order,
                 )
                 (loss / len(batch)).backward()  # one task's graph at a time: memory stays flat in the batch size
-                losses[i] = loss.detach()
+                per_task.append((loss.detach(), accuracy))
+            losses, accuracies = (torch.stack(column) for column in zip(*per_task))
         penalty = self.outer_penalty()
         if isinstance(penalty, Tensor) and penalty.requires_grad:
             penalty.backward()
