@@ -225,10 +225,9 @@ def run_in_fresh_process(loader_code: str, inputs: PredictorInputs, *, timeout: 
 def export_and_verify(
     predictor: nn.Module, exporter: Exporter, path: Path, episodes: list[Episode]
 ) -> ExportReport:
-    """Export, then check logits in-process on ``episodes`` and in a fresh process on the first.
-
-    The example used for tracing and the fresh-process check have a different
-    episode size than the rest, so a file with pinned sizes fails here.
+    """Export (traced on ``episodes[0]``), then check logits in this process on every
+    episode and in a fresh process on the last one with a class and a query fewer,
+    so a file whose sizes were pinned at tracing fails here.
     """
     predictor = predictor.eval()
     path = Path(path)
@@ -241,8 +240,9 @@ def export_and_verify(
         expected = predict_episode(predictor, episode)
         got = predict_episode(loaded, episode)
         worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: exported logits"))
-    fresh_inputs = predictor_inputs(_smaller_episode(episodes[-1]))
-    expected = predict_episode(predictor, _smaller_episode(episodes[-1]))
+    smaller = _smaller_episode(episodes[-1])
+    fresh_inputs = predictor_inputs(smaller)
+    expected = predict_episode(predictor, smaller)
     got = torch.from_numpy(run_in_fresh_process(exporter.loader_code(str(path.resolve())), fresh_inputs))
     worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: fresh-process logits"))
     return ExportReport(
@@ -257,9 +257,15 @@ def export_and_verify(
 
 
 def _smaller_episode(episode: Episode) -> Episode:
-    """The same task without its last query image (a query count the export never saw)."""
-    keep = max(1, episode.query_x.shape[0] - 1)
-    return Episode(episode.support_x, episode.support_y, episode.query_x[:keep], episode.query_y[:keep], episode.ways)
+    """The same task without its last class (when it has more than two) and its last query:
+    N, S and Q the export was not traced with."""
+    ways = episode.ways - 1 if episode.ways > 2 else episode.ways
+    support, query = episode.support_y < ways, episode.query_y < ways
+    keep = max(1, int(query.sum()) - 1)
+    return Episode(
+        episode.support_x[support], episode.support_y[support],
+        episode.query_x[query][:keep], episode.query_y[query][:keep], ways,
+    )
 
 
 def _check_close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str) -> float:
