@@ -24,6 +24,7 @@ class TorchExport(Exporter):
     def export(self, predictor: nn.Module, example: PredictorInputs, path: Path) -> Path:
         program = torch.export.export(predictor.eval(), example, dynamic_shapes=predictor_dynamic_shapes())
         self.needs_torchao = any(INT8_NAMESPACE in str(node.target) for node in program.graph.nodes)
+        program.example_inputs = None  # else the file also stores the traced episode's images
         torch.export.save(program, str(path))
         return path
 
