@@ -27,8 +27,10 @@ import torch
 
 from autometa.components import Component
 from autometa.errors import DataError, PluginError
+from autometa.transforms import channel_stats, resize
 
 if TYPE_CHECKING:
+    from autometa.plugins import Registry
     from autometa.recipe import DataSection
 
 SPLITS = ("train", "val", "test")
@@ -124,14 +126,13 @@ def default_cache_dir() -> Path:
     return Path(base) / "autometa"
 
 
-def load_data(section: DataSection, *, cache_dir: Path | None = None, registry=None) -> SplitData:
+def load_data(section: DataSection, *, cache_dir: Path | None = None, registry: Registry | None = None) -> SplitData:
     """Build the recipe's data set plugin, load its splits, resize and fill in preprocessing.
 
     ``cache_dir`` overrides the recipe's ``data.cache_dir`` and the default
-    (:func:`default_cache_dir`).
+    (:func:`default_cache_dir`); ``registry`` defaults to the loaded plugins'.
     """
     from autometa.plugins import get_registry
-    from autometa.transforms import channel_stats, resize
 
     registry = registry or get_registry()
     dataset = registry.create("dataset", section.dataset)

@@ -138,12 +138,18 @@ def _labels(ways: int, per_class: int, device: torch.device) -> torch.Tensor:
     return torch.arange(ways, device=device).repeat_interleave(per_class)
 
 
+#: Bytes: a split whose float32 copy fits in this is converted once, not at every batch.
+FLOAT_COPY_LIMIT = 1 << 29
+
+
 class EpisodeSampler:
     """Draws batches of random training episodes from one split's resident images.
 
-    The split's images are moved to ``device`` once; ``sample`` then costs a few
-    tensor operations there. ``augment`` names transforms from
-    :data:`autometa.transforms.AUGMENTATIONS`, applied to every sampled image.
+    The split's images are moved to ``device`` once (and, without augmentation and
+    when it fits in :data:`FLOAT_COPY_LIMIT`, converted with :func:`to_float` once);
+    ``sample`` then costs a few tensor operations there. ``augment`` names
+    transforms from :data:`autometa.transforms.AUGMENTATIONS`, applied to every
+    sampled image.
     """
 
     def __init__(
@@ -163,6 +169,8 @@ class EpisodeSampler:
         self.preprocessing = preprocessing
         self.augment = tuple(augment)
         self.images = split.images.to(self.device)
+        if not self.augment and self.images.numel() * 4 <= FLOAT_COPY_LIMIT:
+            self.images = to_float(self.images, preprocessing)  # converted once: sampling is one copy
         self._index = _ClassIndex(split.labels, split.num_classes, shape.shots + shape.queries, self.device)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -179,7 +187,10 @@ class EpisodeSampler:
         )
 
     def _images(self, indices: torch.Tensor) -> torch.Tensor:
-        images = _gather(self.images, indices).float().mul_(1 / 255)
+        images = _gather(self.images, indices)
+        if images.dtype.is_floating_point:
+            return images
+        images = images.float().mul_(1 / 255)
         if self.augment:
             images = augment_images(images.flatten(0, 1), self.augment, self._generator).view(images.shape)
         return _scale(images, self.preprocessing)

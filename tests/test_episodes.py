@@ -123,3 +123,18 @@ def test_sampler_applies_normalisation_and_augmentation():
     assert augmented.support_x.shape == plain.support_x.shape
     assert not torch.equal(augmented.support_x, plain.support_x)
     assert augmented.support_x.min() >= 0 and augmented.support_x.max() <= 1
+
+
+def test_float_copy_and_uint8_paths_give_the_same_batches(monkeypatch):
+    import autometa.episodes as episodes
+
+    split, shape = make_split(), EpisodeShape(ways=3, shots=2, queries=2)
+    pre = Preprocessing(channels=1, image_size=4, mean=[0.3], std=[0.2])
+    converted_once = EpisodeSampler(split, shape, preprocessing=pre, seed=5)
+    assert converted_once.images.dtype == torch.float32
+    monkeypatch.setattr(episodes, "FLOAT_COPY_LIMIT", 0)
+    per_batch = EpisodeSampler(split, shape, preprocessing=pre, seed=5)
+    assert per_batch.images.dtype == torch.uint8
+    a, b = converted_once.sample(4), per_batch.sample(4)
+    assert torch.allclose(a.support_x, b.support_x) and torch.allclose(a.query_x, b.query_x)
+    assert torch.equal(a.query_y, b.query_y)
