@@ -215,13 +215,15 @@ def train_command(
             progress.update(bar, completed=step, status=status)
 
         report = train_recipe(recipe, workdir=out, device=device, on_progress=on_progress)
+        progress.update(bar, completed=report.result.steps)  # also when resuming a finished run
     result = report.result
+    speed = f"{result.tasks_per_second:.1f} tasks/s on {result.device.type}" if result.tasks_per_second else "already trained"
     console.print(f"validation accuracy: {result.val}", highlight=False)
     console.print(f"test accuracy:       {report.test}", highlight=False)
     console.print(
-        f"checkpoint: {result.checkpoint} ({result.steps} meta-steps, {result.tasks_per_second:.1f} tasks/s "
-        f"on {result.device.type}); scores in {report.workdir / 'metrics.json'}",
-        highlight=False,
+        f"checkpoint: {result.checkpoint} ({result.steps} meta-steps, {speed}); "
+        f"scores in {report.workdir / 'metrics.json'}",
+        highlight=False, soft_wrap=True,
     )
 
 
