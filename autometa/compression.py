@@ -34,6 +34,7 @@ from autometa.deploy import (
     PredictorInputs,
     StageCard,
     export_and_verify,
+    measure_latencies,
     predictor_inputs,
     preprocessing_dict,
     stage_card,
@@ -192,30 +193,36 @@ def compress(
     *,
     latency_runs: int = 50,
 ) -> CompressionResult:
-    """Run the section's stages in order (prune, distil, quantize), scoring after each.
+    """Run the section's stages in order (prune, distil, quantize) and score each result.
 
     A stage that is not kept (``kept=False``) is recorded and its input passed on.
+    Latencies of all stages are measured side by side (calls in turn) on the first
+    test episode, so their ratios hold on a busy machine.
     """
     from autometa.evaluation import evaluate_predictor
     from autometa.plugins import get_registry
 
     registry = context.registry or get_registry()
     example = predictor_inputs(test_episodes[0])
-
-    def card(stage: str, plugin: str, model: nn.Module, **kwargs: Any) -> StageCard:
-        accuracy = Accuracy.from_eval(evaluate_predictor(model, test_episodes))
-        return stage_card(stage, plugin, model, accuracy, example, latency_runs=latency_runs, **kwargs)
-
     current = predictor.eval()
-    cards = [card("original", "-", current)]
+    # (stage, plugin, predictor, output) per stage; latencies are measured together at the end.
+    rows: list[tuple[str, str, nn.Module, StageOutput]] = [("original", "-", current, StageOutput(current))]
     for stage, method in STAGES.items():
         ref = getattr(section, stage, None) if section is not None else None
         if ref is None:
             continue
         output: StageOutput = getattr(registry.create(stage, ref), method)(current, context)
-        cards.append(card(stage, ref.name, output.predictor, kept=output.kept, notes=output.notes))
+        rows.append((stage, ref.name, output.predictor.eval(), output))
         if output.kept:
             current = output.predictor.eval()
+    latencies = measure_latencies([model for _, _, model, _ in rows], example, runs=latency_runs)
+    cards = [
+        stage_card(
+            stage, plugin, model, Accuracy.from_eval(evaluate_predictor(model, test_episodes)), example, latency,
+            kept=output.kept, notes=output.notes,
+        )
+        for (stage, plugin, model, output), latency in zip(rows, latencies)
+    ]
     return CompressionResult(current, cards)
 
 

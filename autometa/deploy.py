@@ -24,7 +24,8 @@ import time
 from abc import abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -88,28 +89,29 @@ class Latency:
     runs: int
 
 
-def measure_latency(
-    predictor: Callable[..., Any], inputs: PredictorInputs, *, runs: int = 50, warmup: int = 5
-) -> Latency:
-    """Median and 95th percentile over ``runs`` timed calls after ``warmup`` untimed ones."""
-    times = []
+def measure_latencies(
+    predictors: Sequence[Callable[..., Any]], inputs: PredictorInputs, *, runs: int = 50, warmup: int = 5
+) -> list[Latency]:
+    """Median and 95th percentile of each predictor over ``runs`` timed calls.
+
+    The predictors are called in turn, so a busy machine slows them alike and
+    their ratios stay meaningful; ``warmup`` untimed rounds come first.
+    """
+    times: list[list[float]] = [[] for _ in predictors]
     with torch.inference_mode():
         for i in range(warmup + runs):
-            start = time.perf_counter()
-            predictor(*inputs)
-            if i >= warmup:
-                times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
-    return Latency(median_ms=statistics.median(times), p95_ms=p95, runs=runs)
+            for predictor, spent in zip(predictors, times):
+                start = time.perf_counter()
+                predictor(*inputs)
+                if i >= warmup:
+                    spent.append((time.perf_counter() - start) * 1000)
+    return [Latency(median_ms=statistics.median(t), p95_ms=percentile(t, 0.95), runs=runs) for t in times]
 
 
-def predictor_dynamic_shapes() -> tuple[dict[int, Any], ...]:
-    """``torch.export`` dynamic shapes of the three inputs: S, N and Q stay free."""
-    support = torch.export.Dim("support", min=2)
-    ways = torch.export.Dim("ways", min=2)
-    queries = torch.export.Dim("queries", min=1)
-    return ({0: support}, {0: support, 1: ways}, {0: queries})
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # ------------------------------------------------------------------- exporters
@@ -442,10 +444,10 @@ def preprocessing_code(preprocessing: dict[str, Any]) -> str:
 
 
 def stage_card(
-    stage: str, plugin: str, predictor: nn.Module, accuracy: Accuracy, example: PredictorInputs, *,
-    kept: bool = True, notes: str = "", latency_runs: int = 50,
+    stage: str, plugin: str, predictor: nn.Module, accuracy: Accuracy, example: PredictorInputs, latency: Latency,
+    *, kept: bool = True, notes: str = "",
 ) -> StageCard:
-    """Measure ``predictor`` (size, FLOPs, latency on ``example``) for the model card."""
+    """Measure ``predictor``'s size and FLOPs (on ``example``) for the model card."""
     return StageCard(
         stage=stage,
         plugin=plugin,
@@ -453,7 +455,7 @@ def stage_card(
         parameters=count_parameters(predictor),
         nonzero_parameters=count_nonzero_parameters(predictor),
         flops=count_flops(predictor, example),
-        latency=measure_latency(predictor, example, runs=latency_runs),
+        latency=latency,
         kept=kept,
         notes=notes,
     )

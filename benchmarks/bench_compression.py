@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
-
-import torch
 
 from autometa.components import ComponentRef
 from autometa.compression import compress_run
 from autometa.data import load_data
-from autometa.deploy import export_checkpoint, load_artifact, predictor_inputs
+from autometa.deploy import export_checkpoint, load_artifact, measure_latencies, predictor_inputs
 from autometa.evaluation import split_episodes
 from autometa.recipe import dump_recipe, load_recipe
 from autometa.trainer import train
@@ -79,12 +76,12 @@ def main() -> None:
     card = json.loads((artifacts / "model_card.json").read_text())
     print((artifacts / "model_card.md").read_text())
 
-    # Side by side: the uncompressed winner and the compressed predictor, both as shipped (.pt2).
+    # Side by side (calls in turn): the uncompressed winner and the compressed predictor, both as shipped (.pt2).
     original_file = export_checkpoint(run_dir / "best" / "checkpoint.pt", ["torch_export"], run_dir / "uncompressed")[0]
     original = load_artifact(run_dir / "uncompressed" / original_file.file)
     compressed = load_artifact(artifacts / "predictor.pt2")
     inputs = predictor_inputs(split_episodes(recipe, data, "test")[0])
-    times = alternate_latency({"original": original, "compressed": compressed}, inputs, args.latency_calls)
+    before, after = measure_latencies([original, compressed], inputs, runs=args.latency_calls)
 
     first, last = card["stages"][0], card["stages"][-1]
     summary = {
@@ -97,9 +94,9 @@ def main() -> None:
         "parameters": [first["parameters"], last["parameters"]],
         "parameter_ratio": round(first["parameters"] / last["parameters"], 2),
         "mflops": [round(first["flops"] / 1e6, 1), round(last["flops"] / 1e6, 1)],
-        "latency_ms_median": {k: round(statistics.median(v), 2) for k, v in times.items()},
-        "latency_ms_p95": {k: round(percentile(v, 0.95), 2) for k, v in times.items()},
-        "latency_ratio_median": round(statistics.median(times["original"]) / statistics.median(times["compressed"]), 2),
+        "latency_ms_median": [round(before.median_ms, 2), round(after.median_ms, 2)],
+        "latency_ms_p95": [round(before.p95_ms, 2), round(after.p95_ms, 2)],
+        "latency_ratio_median": round(before.median_ms / after.median_ms, 2),
         "file_kib": {a["file"]: round(a["size_bytes"] / 1024, 1) for a in card["artifacts"]}
         | {"uncompressed predictor.pt2": round(original_file.size_bytes / 1024, 1)},
     }
@@ -109,24 +106,6 @@ def main() -> None:
 def scale_options(ref: ComponentRef, key: str, scale: float) -> ComponentRef:
     """``ref`` with its step-count option ``key`` multiplied by ``scale`` (at least 1)."""
     return ComponentRef(ref.name, {**ref.options, key: max(1, round(ref.options[key] * scale))})
-
-
-def alternate_latency(models: dict, inputs, calls: int, warmup: int = 5) -> dict[str, list[float]]:
-    """Per-call wall times (ms), the models called in turn so machine load hits both alike."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    with torch.inference_mode():
-        for i in range(warmup + calls):
-            for name, model in models.items():
-                start = time.perf_counter()
-                model(*inputs)
-                if i >= warmup:
-                    times[name].append((time.perf_counter() - start) * 1000)
-    return times
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 if __name__ == "__main__":
