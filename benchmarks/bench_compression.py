@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="meta-training steps of the teacher")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies the teacher's and the stages' step counts")
     parser.add_argument("--test-episodes", type=int, default=600)
+    parser.add_argument("--val-episodes", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-compression")
     parser.add_argument("--latency-calls", type=int, default=60, help="timed calls per model (alternating)")
     args = parser.parse_args()
@@ -57,7 +58,9 @@ def main() -> None:
                     "distiller": scale_options(recipe.compression.distiller, "steps", args.scale),
                 }
             ),
-            "evaluation": recipe.evaluation.model_copy(update={"test_episodes": args.test_episodes}),
+            "evaluation": recipe.evaluation.model_copy(
+                update={"test_episodes": args.test_episodes, "val_episodes": args.val_episodes}
+            ),
         }
     )
     run_dir = args.out
