@@ -155,3 +155,15 @@ def test_mini_imagenet_missing_files_are_listed(tmp_path):
     with pytest.raises(DataError) as error:
         load_data(section(tmp_path, "mini_imagenet", root=str(tmp_path)))
     assert all(str(tmp_path / name) in str(error.value) for name in ("images", "train.csv", "val.csv", "test.csv"))
+
+
+def test_cifar_download_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR100", offline)
+    with pytest.raises(DataError) as error:
+        load_data(section(tmp_path, "cifar_fs", root=str(tmp_path), download=True))
+    assert "cannot download CIFAR-100" in str(error.value) and "\n" not in str(error.value)

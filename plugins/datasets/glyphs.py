@@ -79,9 +79,13 @@ class Glyphs(Dataset):
     Options = GlyphsOptions
 
     def load(self, cache_dir: Path) -> SplitData:
+        import PIL
+
+        # What the render depends on besides the options: the fonts, the Unicode tables, the rasteriser.
         fonts = [(f.name, f.stat().st_size) for f in map(font_path, FONT_FILES)]
-        path = cache_dir / cache_key("glyphs", _VERSION, options=self.options.model_dump(), fonts=fonts)
-        return cached(path, lambda: render_glyphs(self.options))
+        renderer = {"unicode": unicodedata.unidata_version, "pillow": PIL.__version__}
+        key = cache_key("glyphs", _VERSION, options=self.options.model_dump(), fonts=fonts, renderer=renderer)
+        return cached(cache_dir / key, lambda: render_glyphs(self.options))
 
 
 def font_path(file: str) -> Path:
