@@ -213,7 +213,7 @@ def cached(path: Path, build: Callable[[], SplitData]) -> SplitData:
     """Load ``path`` if present, else ``build()`` and save it there atomically."""
     if path.is_file():
         try:
-            stored = torch.load(path, weights_only=False)
+            stored = torch.load(path, weights_only=True)  # plain tensors, lists and numbers only
             return SplitData(
                 *(ImageClasses(**stored[s]) for s in SPLITS), preprocessing=Preprocessing(**stored["preprocessing"])
             )
