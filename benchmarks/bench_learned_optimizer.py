@@ -3,7 +3,8 @@
 For each inner step count (1 and 3 by default) both variants meta-train the same
 strategy (same seed, same task stream, same budget, same inner_lr: the learned
 rule starts as exactly that SGD and learns a bounded correction), then are
-scored on the same fixed, seeded test episodes of novel classes (mean and 95% CI).
+scored on the same fixed, seeded test episodes of novel classes (mean and 95% CI),
+with batch-norm batch statistics as in the MR-MAML benchmark.
 
     nice python benchmarks/bench_learned_optimizer.py --steps 200
 """
@@ -19,9 +20,10 @@ import torch
 import yaml
 
 from autometa.data import load_data
-from autometa.evaluation import evaluate_learner, split_episodes
+from autometa.evaluation import split_episodes
 from autometa.recipe import DataSection, EvaluationSection, Recipe, TrainingSection
 from autometa.trainer import train
+from bench_mr_maml import transductive_accuracy  # same evaluation as the MR-MAML benchmark
 
 #: The shared Omniglot small sets, read in place.
 OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
@@ -48,7 +50,7 @@ def main() -> None:
                 seed=args.seed,
                 device="cpu",
                 data=DataSection(dataset=args.data),
-                evaluation=EvaluationSection(ways=5, shots=1, queries=5, val_episodes=20,
+                evaluation=EvaluationSection(ways=5, shots=1, queries=5, val_episodes=5,
                                              test_episodes=args.test_episodes),
                 strategy={
                     "learner": {"maml": {"inner_steps": inner_steps, "inner_lr": args.inner_lr,
@@ -62,9 +64,9 @@ def main() -> None:
             )
             started = time.perf_counter()
             result = train(recipe, recipe.fixed_strategy(), data)
-            test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"), result.device)
+            test = transductive_accuracy(result.learner, split_episodes(recipe, data, "test"))
             seconds = time.perf_counter() - started
-            results[f"{rule} x{inner_steps}"] = {"test": test.mean, "ci95": test.ci95, "val": result.val.mean,
+            results[f"{rule} x{inner_steps}"] = {"test": test.mean, "ci95": test.ci95,
                                                  "tasks_per_second": round(result.tasks_per_second, 1),
                                                  "seconds": round(seconds, 1)}
             print(f"inner steps {inner_steps}  {rule:8s} test {test.mean:.3f} +- {test.ci95:.3f}  "
