@@ -2,17 +2,21 @@
 
 The acceptance shape: Conv4-64 with batch norm at 28x28 grayscale, 5-way 1-shot
 15-query, one inner step (SGD, lr 0.4), meta-batch 32, second order, a learned
-head (classic MAML). Three ways to compute the same meta-gradient, interleaved
+head (classic MAML). Four ways to compute the same meta-gradient, interleaved
 round by round (median reported, so machine noise hits all of them alike):
 
 * ``per-task loop (learn2learn style)``: for each task, clone the model
   (``learn2learn.utils.clone_module``: differentiable parameter clones), take the
-  inner step with ``torch.autograd.grad(create_graph=True)``, backward the query loss;
-* ``autometa maml, eager``: ``learner.meta_step`` (``torch.func.grad`` inner loop);
+  inner step with ``torch.autograd.grad(create_graph=True)``, backward the query
+  loss; PyTorch's default (NCHW) layout, as a user would write it;
+* ``per-task loop, channels_last``: the same loop with NHWC convolution weights,
+  to show how much of autometa's gain is the layout alone;
+* ``autometa maml, eager``: ``learner.meta_step`` (``torch.func.grad`` inner loop,
+  NHWC weights);
 * ``autometa maml, compile: true``: the same, with the per-task loss ``torch.compile``d.
 
 Images are random: the cost of a step does not depend on their content. A check
-first asserts that the three give the same meta-gradient.
+first asserts that all give the same meta-gradient.
 
     python benchmarks/bench_maml_throughput.py --rounds 3                 # the recorded run
     python benchmarks/bench_maml_throughput.py --meta-batch 2 --rounds 1  # a smoke run
@@ -101,47 +105,49 @@ def main() -> None:
     compiled = copy.deepcopy(eager)
     compiled.options = compiled.options.model_copy(update={"compile": True})
     baseline = Classifier(copy.deepcopy(eager.backbone), copy.deepcopy(eager.head))
+    baseline.to(memory_format=torch.contiguous_format)  # the learner made its backbone NHWC
+    baseline_nhwc = copy.deepcopy(baseline).to(memory_format=torch.channels_last)
     batch = random_batch(args.meta_batch)
     small = random_batch(2)  # warm-up: every task has the same shapes, so two tasks compile everything
 
-    steps = {
-        "per-task loop (learn2learn style)": lambda b: per_task_loop_step(baseline, b),
-        "autometa maml, eager": eager.meta_step,
-        "autometa maml, compile: true": compiled.meta_step,
+    loop = "per-task loop (learn2learn style)"
+    candidates = {  # name: (module holding the gradients, meta-step on a batch)
+        loop: (baseline, lambda b: per_task_loop_step(baseline, b)),
+        "per-task loop, channels_last": (baseline_nhwc, lambda b: per_task_loop_step(baseline_nhwc, b)),
+        "autometa maml, eager": (eager, eager.meta_step),
+        "autometa maml, compile: true": (compiled, compiled.meta_step),
     }
-    models = {"per-task loop (learn2learn style)": baseline, "autometa maml, eager": eager,
-              "autometa maml, compile: true": compiled}
 
-    # Warm-up (compilation happens here) and a check that all three compute the same meta-gradient.
+    # Warm-up (compilation happens here) and a check that all compute the same meta-gradient.
     gradients = {}
-    for name, step in steps.items():
+    for name, (model, step) in candidates.items():
         start = time.perf_counter()
-        models[name].zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         step(small)
         print(f"warm-up {name}: {time.perf_counter() - start:.1f} s", flush=True)
-        gradients[name] = torch.cat([models[name].get_parameter(p).grad.flatten() for p in ("backbone.features.0.0.weight", "head.weight")])
-    reference = gradients["per-task loop (learn2learn style)"]
+        probes = ("backbone.features.0.0.weight", "head.weight")
+        gradients[name] = torch.cat([model.get_parameter(p).grad.flatten() for p in probes])
     for name, gradient in gradients.items():
-        error = float((gradient - reference).norm() / reference.norm())
+        error = float((gradient - gradients[loop]).norm() / gradients[loop].norm())
         print(f"meta-gradient relative difference, {name}: {error:.1e}")
         assert error < 1e-3, f"{name} computes another meta-gradient"
 
-    tasks_per_second: dict[str, list[float]] = {name: [] for name in steps}
+    tasks_per_second: dict[str, list[float]] = {name: [] for name in candidates}
     for round_ in range(args.rounds):
-        for name, step in steps.items():
-            models[name].zero_grad(set_to_none=True)
+        for name, (model, step) in candidates.items():
+            model.zero_grad(set_to_none=True)
             start = time.perf_counter()
             step(batch)
             tasks_per_second[name].append(args.meta_batch / (time.perf_counter() - start))
-        print(f"round {round_ + 1}: " + ", ".join(f"{n}: {v[-1]:.1f}" for n, v in tasks_per_second.items()), flush=True)
+        print(f"round {round_ + 1}: " + ", ".join(f"{n}: {v[-1]:.2f}" for n, v in tasks_per_second.items()), flush=True)
 
-    base = statistics.median(tasks_per_second["per-task loop (learn2learn style)"])
+    base = statistics.median(tasks_per_second[loop])
     print("\n| method | tasks/s (median) | vs per-task loop |\n|---|---|---|")
     for name, values in tasks_per_second.items():
         median = statistics.median(values)
-        print(f"| {name} | {median:.1f} | {median / base:.2f}x |")
-    for name in list(steps)[1:]:
-        ratios = [a / b for a, b in zip(tasks_per_second[name], tasks_per_second["per-task loop (learn2learn style)"])]
+        print(f"| {name} | {median:.2f} | {median / base:.2f}x |")
+    for name in list(candidates)[1:]:
+        ratios = [a / b for a, b in zip(tasks_per_second[name], tasks_per_second[loop])]
         print(f"per-round ratio, {name}: median {statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
 
 
