@@ -114,6 +114,14 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def predictor_dynamic_shapes() -> tuple[dict[int, Any], ...]:
+    """``torch.export`` dynamic shapes of the three inputs: S, N and Q stay free."""
+    support = torch.export.Dim("support", min=2)
+    ways = torch.export.Dim("ways", min=2)
+    queries = torch.export.Dim("queries", min=1)
+    return ({0: support}, {0: support, 1: ways}, {0: queries})
+
+
 # ------------------------------------------------------------------- exporters
 
 
