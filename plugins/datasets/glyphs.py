@@ -57,7 +57,7 @@ _VERSION = 3  # bump when rendering changes, so caches are rebuilt
 
 
 class GlyphsOptions(Dataset.Options):
-    image_size: int = Field(28, ge=8, le=64, description="side of the square grayscale images")
+    image_size: int = Field(28, ge=8, le=48, description="side of the square grayscale images (drawn at 48)")
     instances_per_class: int = Field(20, ge=2, le=100, description="drawings per character (Omniglot has 20)")
     max_classes_per_alphabet: int = Field(
         60, ge=5, description="characters kept per alphabet (a seeded sample of the distinct ones)"
