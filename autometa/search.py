@@ -43,9 +43,9 @@ from autometa.data import SplitData
 from autometa.errors import AutometaError
 from autometa.objectives import DIRECTIONS, measure_costs
 from autometa.plugins import get_plugin_manager
-from autometa.recipe import Recipe, SearchSection, Strategy, load_recipe
-from autometa.space import FixedSuggester
+from autometa.recipe import Recipe, SearchSection, load_recipe
 from autometa.run_directory import RunDirectory, RunDirectoryError, read_json, write_json
+from autometa.space import FixedSuggester
 
 log = logging.getLogger("autometa.search")
 
@@ -128,7 +128,7 @@ def run_search(
     ``storage`` is any Optuna database URL (``sqlite:///...``, ``postgresql://...``)
     or a journal file path; default: the run directory's own. ``workers`` local
     processes share it (default: ``search.workers``). The live view is drawn on
-    stderr unless ``quiet``; ``as_json`` keeps stdout free for the caller's JSON.
+    stderr unless ``quiet`` or ``as_json`` (whose caller prints the JSON summary).
     """
     from autometa.search_view import SearchView
 
@@ -144,23 +144,24 @@ def run_search(
         requeue_unfinished(study, orphans=local)
         _notify("search_started", study=study, recipe=recipe, run_dir=run.root)
         view = SearchView(recipe, quiet=quiet or as_json)
-        interrupted = False
+        finished = interrupted = False
         data: SplitData | None = None
         try:
             remaining = recipe.search.trials - count_finished(study)
-            if remaining > 0:
+            if remaining > 0:  # loaded here also with workers: the first load fills the cache they read
+                view.note(f"loading data set {recipe.data.dataset.name} (the first use may render and cache it)")
+                data = _load_data(recipe)
                 with view:
                     if workers <= 1:
-                        data = _load_data(recipe)
-                        objective = TrialObjective(recipe, data, run, view)
                         view.watch(study, remaining)
-                        _optimize(study, objective, remaining, recipe.search)
+                        _optimize(study, TrialObjective(recipe, data, run, view), remaining, recipe.search)
                     else:
                         _run_workers(recipe_path, spec, study, remaining, workers, view)
+            finished = True
         except KeyboardInterrupt:
             interrupted = True
-        finally:
-            summary = finish(study, recipe, run, spec, data, started, score_test=not interrupted)
+        finally:  # on Ctrl-C or an error too, so the report shows what was done
+            summary = finish(study, recipe, run, spec, data, started, score_test=finished)
             _notify("search_finished", study=study, run_dir=run.root)
         if interrupted:
             raise SearchInterrupted(
@@ -265,7 +266,7 @@ def make_pruner(recipe: Recipe) -> optuna.pruners.BasePruner:
     across_episodes = (
         optuna.pruners.WilcoxonPruner(p_threshold=search.wilcoxon_p_threshold) if search.wilcoxon else None
     )
-    return TrainingAndEpisodePruner(across_training, across_episodes)
+    return TrainingAndEpisodePruner(across_training, across_episodes, startup_trials=search.startup_trials)
 
 
 class TrainingAndEpisodePruner(optuna.pruners.BasePruner):
@@ -275,12 +276,19 @@ class TrainingAndEpisodePruner(optuna.pruners.BasePruner):
     median rule read). Each validation also stores its per-episode scores as the
     user attribute ``episodes@<step>``; the Wilcoxon pruner is shown those, as if
     they were its per-instance reports, for this trial and the best trial at the
-    same step.
+    same step, once ``startup_trials`` trials are complete (as the median rule waits).
     """
 
-    def __init__(self, across_training: optuna.pruners.BasePruner | None, across_episodes: optuna.pruners.WilcoxonPruner | None):
+    def __init__(
+        self,
+        across_training: optuna.pruners.BasePruner | None,
+        across_episodes: optuna.pruners.WilcoxonPruner | None,
+        *,
+        startup_trials: int = 0,
+    ):
         self.across_training = across_training
         self.across_episodes = across_episodes
+        self.startup_trials = startup_trials
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         if self.across_training is not None and self.across_training.prune(study, trial):
@@ -289,6 +297,8 @@ class TrainingAndEpisodePruner(optuna.pruners.BasePruner):
 
     def _worse_on_episodes(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         key = episode_key(trial.last_step)
+        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < self.startup_trials:
+            return False
         try:
             best = study.best_trial
         except ValueError:  # no finished trial yet

@@ -52,6 +52,11 @@ class SearchView:
             self.live.__exit__(*exc)
             self.live = None
 
+    def note(self, text: str) -> None:
+        """A one-line message outside the live display (e.g. while data loads)."""
+        if not self.quiet:
+            Console(stderr=True).print(text, highlight=False)
+
     def watch(self, study: optuna.Study, remaining: int) -> None:
         """Follow ``study`` until ``remaining`` more trials have finished."""
         from autometa.search import count_finished

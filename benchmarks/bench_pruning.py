@@ -24,19 +24,20 @@ from autometa.search import run_search
 from autometa.search_report import pruning_savings
 
 
-def run_variant(recipe_path: Path, workdir: Path, name: str, search_overrides: dict) -> dict:
+def run_variant(recipe_path: Path, workdir: Path, name: str, search_overrides: dict, training_overrides: dict) -> dict:
     recipe = load_recipe(recipe_path)
     data = recipe.model_dump(mode="json")
     data["name"] = name
     data["output_dir"] = str(workdir)
     data["search"].update(search_overrides)
+    data["training"].update(training_overrides)
     data["strategy"] = yaml.safe_load(Path(recipe_path).read_text())["strategy"]  # keep the search nodes
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     started = time.perf_counter()
     summary = run_search(path, quiet=True)
     seconds = time.perf_counter() - started
-    trained, full = pruning_savings(summary.trials, recipe.training.meta_steps)
+    trained, full = pruning_savings(summary.trials, data["training"]["meta_steps"])
     best = {t.number: t for t in summary.trials}[summary.best[0]]
     test = summary.test.get(best.number, {})
     return {
@@ -59,14 +60,19 @@ def main() -> None:
     parser.add_argument("recipe", type=Path)
     parser.add_argument("--trials", type=int, default=None, help="trials per search (default: the recipe's)")
     parser.add_argument("--pruner", choices=["hyperband", "median"], default=None)
+    parser.add_argument("--meta-steps", type=int, default=None, help="per-trial budget (default: the recipe's)")
+    parser.add_argument("--eval-every", type=int, default=None, help="validation interval (default: the recipe's)")
     args = parser.parse_args()
     recipe = load_recipe(args.recipe)
     trials = args.trials or recipe.search.trials
     pruned = {"trials": trials, "pruner": args.pruner or recipe.search.pruner, "wilcoxon": True}
+    training = {"meta_steps": args.meta_steps or recipe.training.meta_steps,
+                "eval_every": args.eval_every or recipe.training.eval_every}
+    training["checkpoint_every"] = training["eval_every"]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
-            run_variant(args.recipe, Path(tmp), "no-pruning", {"trials": trials, "pruner": "none", "wilcoxon": False}),
-            run_variant(args.recipe, Path(tmp), "pruning", pruned),
+            run_variant(args.recipe, Path(tmp), "no-pruning", {"trials": trials, "pruner": "none", "wilcoxon": False}, training),
+            run_variant(args.recipe, Path(tmp), "pruning", pruned, training),
         ]
     for row in rows:
         print(json.dumps(row))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
@@ -26,7 +27,7 @@ from autometa.errors import AutometaError
 from autometa.hookspecs import hookimpl
 from autometa.learners import MetaLearner, StepOutput
 from autometa.networks import Backbone
-from autometa.search import STUDY_NAME, count_finished, open_storage, run_search
+from autometa.search import STUDY_NAME, count_finished, run_search
 
 # ----------------------------------------------------------------- test doubles
 
@@ -180,8 +181,21 @@ def write_recipe(tmp_path, *, strategy=None, search=None, training=None, name="t
     return str(path)
 
 
-def load_study(run_dir, objectives=1):
+def load_study(run_dir):
     return optuna.load_study(study_name=STUDY_NAME, storage=f"sqlite:///{run_dir / 'study.db'}")
+
+
+def dashboard_get(storage: str, path: str) -> dict:
+    """What optuna-dashboard's web API answers for ``path`` on ``storage``."""
+    dashboard = pytest.importorskip("optuna_dashboard")
+    app = dashboard.wsgi(storage)
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    environ["PATH_INFO"] = path
+    status = []
+    body = b"".join(app(environ, lambda code, headers, exc_info=None: status.append(code)))
+    assert status == ["200 OK"]
+    return json.loads(body)
 
 
 # ---------------------------------------------------------------------- tests
@@ -201,8 +215,11 @@ def test_search_writes_the_run_directory_and_resumes_without_redoing(tmp_path):
     assert (run / "best" / "checkpoint.pt").is_file() and (run / "recipe.yaml").is_file()
     assert summary.test[summary.best[0]]["n"] == 4
     assert "Best trial" in (run / "report.md").read_text()
-    study = load_study(run)  # what optuna-dashboard opens
+    study = load_study(run)
     finished = [t.datetime_complete for t in study.trials]
+    storage = f"sqlite:///{run / 'study.db'}"
+    (listed,) = dashboard_get(storage, "/api/studies")["study_summaries"]
+    assert len(dashboard_get(storage, f"/api/studies/{listed['study_id']}")["trials"]) == 2
 
     started = time.perf_counter()
     again = run_search(path, quiet=True)

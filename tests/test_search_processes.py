@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import optuna
-import pytest
 
 from autometa import plugins
 from autometa.search import STUDY_NAME, count_finished, open_storage, run_search
