@@ -94,8 +94,8 @@ def meta_train(strategy: Strategy, preprocessing: Preprocessing, tasks: FixedLab
 def transductive_accuracy(learner, episodes) -> EvalResult:
     """Accuracy with batch-norm batch statistics, as Finn et al. evaluate MAML; stochastic layers at their mean.
 
-    (In this build the gradient learners' eval-mode predictions, with running
-    statistics, are at chance after meta-training; see BENCHMARKS.md.)
+    (In this build, MAML with ``head_init: learned`` predicts at chance in eval
+    mode, with running statistics; see BENCHMARKS.md.)
     """
     learner.train()
     for module in learner.modules():
