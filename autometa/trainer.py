@@ -29,6 +29,7 @@ from autometa.episodes import EpisodeSampler
 from autometa.errors import TrainingError
 from autometa.evaluation import EvalResult, evaluate_learner, split_episodes
 from autometa.learners import MetaLearner
+from autometa.plugins import Registry, get_registry
 from autometa.recipe import Recipe, Strategy
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -70,12 +71,9 @@ class Checkpoint:
     step: int
 
 
-def build_learner(strategy: Strategy, preprocessing: Preprocessing, *, registry: Any = None) -> MetaLearner:
+def build_learner(strategy: Strategy, preprocessing: Preprocessing, *, registry: Registry | None = None) -> MetaLearner:
     """Build the strategy's backbone, regularizers and learner through the plugin registry."""
-    if registry is None:
-        from autometa.plugins import get_registry
-
-        registry = get_registry()
+    registry = registry or get_registry()
     backbone = registry.create(
         "backbone", strategy.backbone, in_channels=preprocessing.channels, image_size=preprocessing.image_size
     )
