@@ -145,7 +145,7 @@ class GradientLearnerOptions(PluginOptions):
         "'learned': classic meta-learned init (test ways must equal training ways)",
     )
     per_step_bn: bool = Field(
-        False, description="MAML++ per-step batch norm: weights, biases and running statistics per inner step"
+        False, description="MAML++ per-step batch norm: batch-norm weights and biases per inner step"
     )
     compile: bool = Field(
         False, description="torch.compile the per-task meta-loss (faster after a warm-up; eager if it fails)"
@@ -175,6 +175,7 @@ class GradientLearner(MetaLearner):
             raise RecipeError(
                 f"learner {self.name}: batched cannot be combined with per_step_bn or compile; set batched: false"
             )
+        use_batch_statistics(backbone)
         features = backbone.out_features
         self.head = nn.Linear(features, ways) if options.head_init == "learned" else None
         self.step_norms = PerStepBatchNorm(backbone, options.inner_steps + 1) if options.per_step_bn else None
@@ -329,33 +330,17 @@ class GradientLearner(MetaLearner):
     def _batched_task_losses(self, batch: TaskBatch, first_order: bool) -> tuple[Tensor, Tensor]:
         """Every task's query loss and accuracy from one ``torch.func.vmap`` call.
 
-        Batch norm normalises each task with its own batch statistics, as the loop
-        does, so losses and meta-gradients are the loop's. Running statistics
-        cannot be updated in place under ``vmap``: they are refreshed afterwards
-        from the batch's support images at the initial weights (the loop also
-        folds in the adapted weights' statistics).
+        Batch norm normalises each task with its own batch statistics (see
+        :func:`use_batch_statistics`), as the loop does, so losses and
+        meta-gradients are the loop's.
         """
-        norms = [
-            m for m in self.backbone.modules()
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-        ]
 
         def one_task(support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor):
             return self.task_loss(support_x, support_y, query_x, query_y, batch.ways, first_order)
 
-        for norm in norms:
-            norm.track_running_stats = False  # batch statistics, no in-place update
-        try:
-            losses, accuracies = torch.func.vmap(one_task, randomness="different")(
-                batch.support_x, batch.support_y, batch.query_x, batch.query_y
-            )
-        finally:
-            for norm in norms:
-                norm.track_running_stats = True
-        if norms and self.training:
-            with torch.no_grad():
-                self.backbone(batch.support_x.flatten(0, 1))
-        return losses, accuracies
+        return torch.func.vmap(one_task, randomness="different")(
+            batch.support_x, batch.support_y, batch.query_x, batch.query_y
+        )
 
     def predict(self, episode: Episode) -> Tensor:
         _, query_logits = self.adapt(episode.support_x, episode.support_y, episode.ways, first_order=True, detach=True)
@@ -378,6 +363,22 @@ class GradientLearner(MetaLearner):
         ])
         head = None if self.head is None else (self.head.weight.detach().clone(), self.head.bias.detach().clone())
         return HeadAdaptationPredictor(backbone, weight_sizes, bias_sizes, head)
+
+
+def use_batch_statistics(module: nn.Module) -> None:
+    """Make every batch-norm layer normalise with the statistics of the batch at hand.
+
+    Gradient learners meta-learn weights that work *after adaptation* under batch
+    statistics; running averages collected across tasks and inner steps do not
+    describe adapted weights, and predicting with them collapses to one class.
+    So, as in Finn et al. (2017), batch norm uses batch statistics in meta-training,
+    evaluation and the exported predictor alike (support and query passes each
+    normalise over their own images).
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            layer.track_running_stats = False
+            layer.running_mean = layer.running_var = layer.num_batches_tracked = None
 
 
 def _eager_task_loss(learner: GradientLearner, *args) -> tuple[Tensor, Tensor]:
@@ -411,7 +412,8 @@ class PerStepBatchNorm(nn.Module):
     """MAML++ "BNRS/BNWB" (Antoniou et al. 2019): one copy of every batch-norm layer per inner step.
 
     Batch statistics drift as the weights adapt, so each inner step (and the
-    final query pass) gets its own running statistics and affine parameters,
+    final query pass) gets its own affine parameters (normalisation always uses
+    batch statistics, see :func:`use_batch_statistics`),
     meta-learned by the outer optimizer and not adapted in the inner loop.
     """
 
