@@ -42,19 +42,37 @@ class RunDirectoryError(AutometaError):
 
 @dataclass(frozen=True)
 class RunDirectory:
+    """Paths and files of one run directory (``artifacts/`` is written by :mod:`autometa.compression`)."""
+
     root: Path
 
     @classmethod
     def for_recipe(cls, recipe: Recipe) -> RunDirectory:
         return cls(Path(recipe.output_dir) / recipe.name)
 
-    recipe_file = property(lambda self: self.root / "recipe.yaml")
-    sqlite_file = property(lambda self: self.root / "study.db")
-    journal_file = property(lambda self: self.root / "journal.log")
-    trials_dir = property(lambda self: self.root / "trials")
-    best_dir = property(lambda self: self.root / "best")
-    artifacts_dir = property(lambda self: self.root / "artifacts")
-    report_file = property(lambda self: self.root / "report.md")
+    @property
+    def recipe_file(self) -> Path:
+        return self.root / "recipe.yaml"
+
+    @property
+    def sqlite_file(self) -> Path:
+        return self.root / "study.db"
+
+    @property
+    def journal_file(self) -> Path:
+        return self.root / "journal.log"
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def best_dir(self) -> Path:
+        return self.root / "best"
+
+    @property
+    def report_file(self) -> Path:
+        return self.root / "report.md"
 
     @contextmanager
     def lock(self) -> Iterator[None]:
