@@ -209,6 +209,11 @@ def load_plugin_module(dotted: str) -> None:
     _registry = None
 
 
+def loaded_plugin_modules() -> list[str]:
+    """The modules loaded with ``--plugin`` (worker processes load them again)."""
+    return list(_extra_modules)
+
+
 def register_plugin(plugin: object, name: str, distribution: str = "(in-process)") -> None:
     """Register a plugin object in this process (tests, notebooks)."""
     global _registry

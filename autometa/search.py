@@ -514,12 +514,12 @@ def _trial_log(path: Path) -> Iterator[logging.Logger]:
 
 def _run_workers(recipe_path: Path, spec: str, study: optuna.Study, remaining: int, workers: int, view: Any) -> None:
     """Run ``workers`` processes on one storage, dividing the remaining trials; the view polls the storage."""
-    from autometa.plugins import _extra_modules
+    from autometa.plugins import loaded_plugin_modules
 
     context = multiprocessing.get_context("spawn")
     shares = [remaining // workers + (i < remaining % workers) for i in range(workers)]
     processes = [
-        context.Process(target=_worker_main, args=(str(recipe_path), spec, share, list(_extra_modules)), daemon=False)
+        context.Process(target=_worker_main, args=(str(recipe_path), spec, share, loaded_plugin_modules()), daemon=False)
         for share in shares if share > 0
     ]
     for process in processes:
