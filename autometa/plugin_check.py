@@ -30,7 +30,6 @@ from autometa.plugins import (
     BUILTIN_DISTRIBUTION,
     DISABLE_AUTOLOAD_ENV,
     ENTRY_POINT_GROUP,
-    KINDS,
     PluginProblem,
     PluginSource,
     Registry,

@@ -110,7 +110,7 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
         "_predict = predict",
         "def predict(support, onehot, query):",
         f"    files = {json.dumps(files)}",
-        f"    load = lambda ids: np.stack([load_image(files[i]) for i in ids])",
+        "    load = lambda ids: np.stack([load_image(files[i]) for i in ids])",
         f"    return _predict(load({support}), onehot, load({query}))",
     ])
     got = run_in_fresh_process(code, (torch.zeros(1), onehot, torch.zeros(1)))

@@ -17,14 +17,6 @@ from autometa.plugins import get_registry
 from autometa.regularizers import Regularizer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def linear_problem(seed: int = 0):
     """A 3-class softmax regression on 6 random points: params, and the support loss of the inner loop."""
     g = torch.Generator().manual_seed(seed)

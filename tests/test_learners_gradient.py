@@ -7,20 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.episodes import Episode, TaskBatch
+from autometa.episodes import TaskBatch
 from autometa.errors import RecipeError
 from autometa.networks import Backbone
 from autometa.plugins import get_registry
 
 IMAGE = (1, 2, 2)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Tanh(Backbone):

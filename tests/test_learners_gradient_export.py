@@ -12,14 +12,6 @@ from autometa.plugins import get_registry
 IMAGE = (1, 12, 12)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def trained_learner(ref, ways: int = 3):
     """A conv4 (with batch norm) learner after two meta-steps, so its statistics are not the defaults."""
     torch.manual_seed(0)

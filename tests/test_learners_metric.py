@@ -24,15 +24,6 @@ IDS = ["protonet", "protonet-cosine", "matching", "siamese", "siamese-mlp-max", 
 IMAGE = (1, 12, 12)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and much faster on a CPU shared with other jobs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Identity(Backbone):
     """Flattens the image: features are the pixels, so logits can be checked by hand."""
 

@@ -22,52 +22,13 @@ from torch.nn import functional as F
 
 from autometa import plugins
 from autometa.components import PluginOptions
-from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
 from autometa.errors import AutometaError
 from autometa.hookspecs import hookimpl
 from autometa.learners import MetaLearner, StepOutput
-from autometa.networks import Backbone
 from autometa.search import STUDY_NAME, count_finished, run_search
+from doubles import FlatLinear, NoiseBlobs
 
 # ----------------------------------------------------------------- test doubles
-
-
-class Blobs(Dataset):
-    """Each class is a fixed random 8x8 pattern plus noise."""
-
-    name = "search_blobs"
-
-    class Options(PluginOptions):
-        per_class: int = Field(6, description="images per class")
-
-    def load(self, cache_dir) -> SplitData:
-        g = torch.Generator().manual_seed(0)
-
-        def split(prefix: str, classes: int) -> ImageClasses:
-            centres = torch.rand(classes, 1, 8, 8, generator=g) * 200
-            noise = torch.rand(classes, self.options.per_class, 1, 8, 8, generator=g) * 55
-            images = (centres[:, None] + noise).to(torch.uint8).flatten(0, 1)
-            labels = torch.arange(classes).repeat_interleave(self.options.per_class)
-            return ImageClasses(images, labels, [f"{prefix}/{c}" for c in range(classes)])
-
-        return SplitData(split("train", 6), split("val", 5), split("test", 5), Preprocessing(channels=1, image_size=8))
-
-
-class Flat(Backbone):
-    """Flatten, then one linear layer."""
-
-    name = "search_flat"
-
-    class Options(PluginOptions):
-        features: int = Field(8, description="embedding size")
-
-    def __init__(self, options, in_channels: int, image_size: int):
-        super().__init__(options, in_channels, image_size)
-        self.out_features = options.features
-        self.layer = nn.Linear(in_channels * image_size * image_size, options.features)
-
-    def forward(self, x):
-        return self.layer(x.flatten(1))
 
 
 class PrototypePredictor(nn.Module):
@@ -126,12 +87,12 @@ class Toy(MetaLearner):
 
 @hookimpl
 def register_datasets():
-    return [Blobs]
+    return [NoiseBlobs]
 
 
 @hookimpl
 def register_backbones():
-    return [Flat]
+    return [FlatLinear]
 
 
 @hookimpl
@@ -149,25 +110,16 @@ def toy_plugin():
     plugins.reset()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_recipe(tmp_path, *, strategy=None, search=None, training=None, name="toy") -> str:
     recipe = {
         "name": name,
         "output_dir": str(tmp_path / "runs"),
         "device": "cpu",
-        "data": {"dataset": "search_blobs", "cache_dir": str(tmp_path / "cache")},
+        "data": {"dataset": "noise_blobs", "cache_dir": str(tmp_path / "cache")},
         "evaluation": {"ways": 3, "shots": 1, "queries": 2, "val_episodes": 6, "test_episodes": 4},
         "strategy": {
             "learner": "search_toy",
-            "backbone": {"search_flat": {"features": {"choice": [4, 8]}}},
+            "backbone": {"flat_linear": {"features": {"choice": [4, 8]}}},
             "train_episodes": {"ways": 3, "shots": 1, "queries": 2},
             "meta_batch_size": 2,
             "outer_lr": {"log_uniform": [0.001, 0.1]},
@@ -280,7 +232,7 @@ def test_multi_objective_search_reports_a_pareto_front(tmp_path):
     for values in front:  # nobody on the front is dominated by another trial
         for other in (t["values"] for t in trials.values() if t["values"]):
             assert not (other[0] >= values[0] and other[1] <= values[1] and other[2] <= values[2] and other != values)
-    params = {t["params"]["backbone.search_flat.features"]: t["values"][1] for t in trials.values()}
+    params = {t["params"]["backbone.flat_linear.features"]: t["values"][1] for t in trials.values()}
     assert params.get(4, 0) < params.get(8, float("inf"))
     assert "Pareto front" in (tmp_path / "runs" / "toy" / "report.md").read_text()
 

@@ -12,60 +12,20 @@ import sys
 
 import pytest
 import torch
-from pydantic import Field
-from torch import nn
 from torch.nn import functional as F
 
 from autometa import plugins
 from autometa.components import PluginOptions
-from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData, load_data
+from autometa.data import Preprocessing, load_data
 from autometa.errors import DataError, TrainingError
 from autometa.hookspecs import hookimpl
 from autometa.learners import MetaLearner, StepOutput
-from autometa.networks import Backbone
 from autometa.recipe import parse_recipe
 from autometa.regularizers import Regularizer
 from autometa.trainer import CHECKPOINT_NAME, build_learner, load_checkpoint, train, train_recipe
+from doubles import FlatLinear, NoiseBlobs
 
 # ----------------------------------------------------------------- test doubles
-
-
-class NoiseBlobs(Dataset):
-    """Classes are fixed random 8x8 patterns plus noise (train 6, val 5, test 5 classes)."""
-
-    name = "noise_blobs"
-
-    class Options(PluginOptions):
-        per_class: int = Field(6, description="images per class")
-
-    def load(self, cache_dir) -> SplitData:
-        g = torch.Generator().manual_seed(0)
-
-        def split(prefix: str, classes: int) -> ImageClasses:
-            centres = torch.rand(classes, 1, 8, 8, generator=g) * 200
-            noise = torch.rand(classes, self.options.per_class, 1, 8, 8, generator=g) * 55
-            images = (centres[:, None] + noise).to(torch.uint8).flatten(0, 1)
-            labels = torch.arange(classes).repeat_interleave(self.options.per_class)
-            return ImageClasses(images, labels, [f"{prefix}/{c}" for c in range(classes)])
-
-        return SplitData(split("train", 6), split("val", 5), split("test", 5), Preprocessing(channels=1, image_size=8))
-
-
-class FlatLinear(Backbone):
-    """Flatten and one linear layer."""
-
-    name = "flat_linear"
-
-    class Options(PluginOptions):
-        features: int = Field(16, description="embedding size")
-
-    def __init__(self, options, in_channels: int, image_size: int):
-        super().__init__(options, in_channels, image_size)
-        self.out_features = options.features
-        self.layer = nn.Linear(in_channels * image_size * image_size, options.features)
-
-    def forward(self, x):
-        return self.layer(x.flatten(1))
 
 
 def prototype_logits(backbone, support_x, support_y, query_x, ways):
@@ -138,15 +98,6 @@ def register_learners():
 @hookimpl
 def register_regularizers():
     return [GradProbe]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine run ~20x faster without intra-op threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,49 @@
+"""Tiny test doubles shared by the trainer and search tests: data and a backbone in milliseconds."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from autometa.components import PluginOptions
+from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
+from autometa.networks import Backbone
+
+
+class NoiseBlobs(Dataset):
+    """Classes are fixed random 8x8 patterns plus noise (train 6, val 5, test 5 classes)."""
+
+    name = "noise_blobs"
+
+    class Options(PluginOptions):
+        per_class: int = Field(6, description="images per class")
+
+    def load(self, cache_dir) -> SplitData:
+        g = torch.Generator().manual_seed(0)
+
+        def split(prefix: str, classes: int) -> ImageClasses:
+            centres = torch.rand(classes, 1, 8, 8, generator=g) * 200
+            noise = torch.rand(classes, self.options.per_class, 1, 8, 8, generator=g) * 55
+            images = (centres[:, None] + noise).to(torch.uint8).flatten(0, 1)
+            labels = torch.arange(classes).repeat_interleave(self.options.per_class)
+            return ImageClasses(images, labels, [f"{prefix}/{c}" for c in range(classes)])
+
+        return SplitData(split("train", 6), split("val", 5), split("test", 5), Preprocessing(channels=1, image_size=8))
+
+
+class FlatLinear(Backbone):
+    """Flatten and one linear layer."""
+
+    name = "flat_linear"
+
+    class Options(PluginOptions):
+        features: int = Field(16, description="embedding size")
+
+    def __init__(self, options, in_channels: int, image_size: int):
+        super().__init__(options, in_channels, image_size)
+        self.out_features = options.features
+        self.layer = nn.Linear(in_channels * image_size * image_size, options.features)
+
+    def forward(self, x):
+        return self.layer(x.flatten(1))
