@@ -157,13 +157,15 @@ def feature_size(backbone: nn.Module, images: torch.Tensor) -> int:
 
 
 def head_needs_feature_size(predictor: nn.Module, features: int) -> bool:
-    """Whether weights outside ``predictor.backbone`` have a dimension of size ``features``.
+    """Whether tensors outside ``predictor.backbone`` have a dimension of size ``features``.
 
-    Such a head (e.g. a meta-learned linear layer) breaks if the feature size
-    changes; a prototype head or a scalar temperature does not.
+    Such a head (e.g. a meta-learned linear layer, or per-feature inner step
+    sizes kept as buffers) breaks if the feature size changes; a prototype head or
+    a scalar temperature does not.
     """
-    inside = {id(p) for p in predictor.backbone.parameters()}
-    return any(features in p.shape for p in predictor.parameters() if id(p) not in inside)
+    inside = {id(t) for t in [*predictor.backbone.parameters(), *predictor.backbone.buffers()]}
+    outside = [t for t in [*predictor.parameters(), *predictor.buffers()] if id(t) not in inside]
+    return any(features in t.shape for t in outside)
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
