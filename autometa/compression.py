@@ -15,6 +15,7 @@ exports, verifies and documents the result in ``runs/<name>/artifacts/``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import platform
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -233,13 +234,20 @@ def machine_description() -> str:
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads (torch {torch.__version__.split('+')[0]})"
 
 
-def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: int = 50) -> Path:
+#: Written last into the artifacts folder: the SHA-256 of the checkpoint they were made from.
+SOURCE_STAMP = "source-checkpoint.sha256"
+
+
+def compress_run(
+    run_dir: Path, *, recipe: Recipe | None = None, latency_runs: int = 50, skip_if_current: bool = False
+) -> Path:
     """Compress, export and document the best trial of ``run_dir``; returns ``run_dir/artifacts``.
 
     Reads ``best/checkpoint.pt``; the recipe (default: the run's resolved
     ``recipe.yaml``) gives the data, the evaluation episodes, the ``compression``
     stages and the ``export.formats``. Writes each exported file and
-    ``model_card.json`` / ``model_card.md``.
+    ``model_card.json`` / ``model_card.md``. With ``skip_if_current`` (a resumed
+    search) nothing is redone when the artifacts were made from this very checkpoint.
     """
     from autometa.data import load_data
     from autometa.episodes import EpisodeSampler
@@ -252,6 +260,11 @@ def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: i
     best = run_dir / "best" / "checkpoint.pt"
     if not best.is_file():
         raise AutometaError(f"{best}: no best trial to compress; run 'autometa search' on the recipe first")
+    artifacts = run_dir / "artifacts"
+    source = artifacts / SOURCE_STAMP
+    digest = hashlib.sha256(best.read_bytes()).hexdigest()
+    if skip_if_current and source.is_file() and source.read_text() == digest:
+        return artifacts
     recipe = recipe or load_recipe(run_dir / "recipe.yaml")
     checkpoint = load_checkpoint(best)
     data = load_data(recipe.data)
@@ -270,7 +283,6 @@ def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: i
     )
     test_episodes = split_episodes(recipe, data, "test")
     result = compress(predictor, recipe.compression, context, test_episodes, latency_runs=latency_runs)
-    artifacts = run_dir / "artifacts"
     reports = [
         export_and_verify(
             result.predictor,
@@ -290,4 +302,5 @@ def compress_run(run_dir: Path, *, recipe: Recipe | None = None, latency_runs: i
         artifacts=reports,
         machine=machine_description(),
     ).write(artifacts)
+    source.write_text(digest)
     return artifacts

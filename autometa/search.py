@@ -48,6 +48,8 @@ from autometa.run_directory import RunDirectory, RunDirectoryError, read_json, w
 from autometa.space import FixedSuggester
 
 log = logging.getLogger("autometa.search")
+# Heartbeat retries use Optuna's (stable in practice) experimental retry-history API.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module=__name__)
 
 #: Seconds between a running trial's heartbeats in database storage, and how long
 #: a silent trial may stay RUNNING before another worker retries it.
@@ -171,7 +173,7 @@ def run_search(
         if recipe.compression is not None or recipe.export.formats:
             from autometa.compression import compress_run
 
-            summary.artifacts = compress_run(run.root, recipe=recipe)
+            summary.artifacts = compress_run(run.root, recipe=recipe, skip_if_current=True)
     return summary
 
 
@@ -212,6 +214,7 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
 
 def open_study(spec: str, recipe: Recipe) -> optuna.Study:
     """Create or load the study; a corrupt or foreign storage is one clear error."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
@@ -235,7 +238,6 @@ def open_study(spec: str, recipe: Recipe) -> optuna.Study:
             f"storage {spec}: holds a study with other objectives than {recipe.search.objectives}; "
             "give the recipe a new name or pass another --storage"
         )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return study
 
 
