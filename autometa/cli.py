@@ -106,11 +106,16 @@ def plugins_list(
 
 @recipe_app.command("validate")
 def recipe_validate(file: Annotated[Path, typer.Argument(help="Recipe YAML file.")]) -> None:
-    """Check a recipe: structure, plugin names, plugin options, search ranges."""
+    """Check a recipe: structure, plugin names and options, search ranges, episode shapes against the data."""
+    from autometa.data import load_data
+    from autometa.episodes import check_recipe_shapes
     from autometa.recipe import load_recipe
 
     recipe = load_recipe(file)
-    typer.echo(f"{file}: ok (run '{recipe.name}')")
+    data = load_data(recipe.data)
+    check_recipe_shapes(recipe, data)
+    counts = ", ".join(f"{split} {n}" for split, n in data.class_counts().items())
+    typer.echo(f"{file}: ok (run '{recipe.name}'; classes: {counts})")
 
 
 @recipe_app.command("show")

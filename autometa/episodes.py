@@ -19,9 +19,10 @@ from typing import overload
 
 import torch
 
-from autometa.data import SPLIT_TITLES, ImageClasses, Preprocessing
+from autometa.data import SPLIT_TITLES, ImageClasses, Preprocessing, SplitData
 from autometa.errors import DataError
-from autometa.recipe import EpisodeShape
+from autometa.recipe import EpisodeShape, Recipe
+from autometa.space import candidates
 from autometa.transforms import augment as augment_images
 from autometa.transforms import normalize
 
@@ -102,6 +103,29 @@ def check_episode_shape(split: ImageClasses, split_name: str, shape: EpisodeShap
             f"({shape.shots} shots + {shape.queries} queries) but the episode shape asks for "
             f"{shape.ways} ways; lower 'shots' or 'queries'"
         )
+
+
+def check_recipe_shapes(recipe: Recipe, data: SplitData) -> None:
+    """Fail before any training when a split cannot supply the recipe's episodes.
+
+    The evaluation shape is checked against meta-val and meta-test, and the largest
+    training shape the search space can propose against meta-train.
+    """
+    check_episode_shape(data.val, "val", recipe.evaluation.shape)
+    check_episode_shape(data.test, "test", recipe.evaluation.shape)
+    check_episode_shape(data.train, "train", largest_training_shape(recipe))
+
+
+def largest_training_shape(recipe: Recipe) -> EpisodeShape:
+    """The most ways, shots and queries any candidate of ``strategy.train_episodes`` asks for."""
+    default = EpisodeShape()
+    path = "strategy.train_episodes"
+    largest = {"ways": 0, "shots": 0, "queries": 0}
+    for option in candidates(recipe.strategy.get("train_episodes", {}), path):
+        for key in largest:
+            value = option.get(key, getattr(default, key)) if isinstance(option, dict) else getattr(default, key)
+            largest[key] = max(largest[key], *candidates(value, f"{path}.{key}"))
+    return EpisodeShape(**largest)
 
 
 class _ClassIndex:

@@ -178,9 +178,13 @@ def run_search(
 
 
 def _load_data(recipe: Recipe) -> SplitData:
+    """The recipe's data, checked against every episode shape the search can ask for."""
     from autometa.data import load_data
+    from autometa.episodes import check_recipe_shapes
 
-    return load_data(recipe.data)
+    data = load_data(recipe.data)
+    check_recipe_shapes(recipe, data)
+    return data
 
 
 def _notify(hook: str, **kwargs: Any) -> None:
