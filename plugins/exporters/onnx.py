@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -30,18 +31,21 @@ class OnnxExport(Exporter):
     Options: ClassVar[type[OnnxOptions]] = OnnxOptions
 
     def export(self, predictor: nn.Module, example: PredictorInputs, path: Path) -> Path:
-        torch.onnx.export(
-            predictor.eval(),
-            example,
-            str(path),
-            dynamo=True,
-            input_names=INPUT_NAMES,
-            output_names=["logits"],
-            dynamic_shapes=predictor_dynamic_shapes(),
-            opset_version=self.options.opset,
-            external_data=False,
-            verbose=False,
-        )
+        with warnings.catch_warnings():
+            # The support axis is shared by two inputs on purpose; torch says so once per export.
+            warnings.filterwarnings("ignore", message=".*shares the same shape constraints", category=UserWarning)
+            torch.onnx.export(
+                predictor.eval(),
+                example,
+                str(path),
+                dynamo=True,
+                input_names=INPUT_NAMES,
+                output_names=["logits"],
+                dynamic_shapes=predictor_dynamic_shapes(),
+                opset_version=self.options.opset,
+                external_data=False,
+                verbose=False,
+            )
         return path
 
     def load(self, path: Path) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
