@@ -104,9 +104,9 @@ def inner_loop(
     """Adapt ``params`` with ``steps`` inner steps and return the adapted tensors.
 
     ``loss(params, buffers, step)`` is the support loss at inner step ``step``;
-    ``buffers(step)`` are the tensors it updates in place (batch-norm running
-    statistics), passed in explicitly because ``torch.func.grad`` refuses to
-    mutate captured tensors. Each step differentiates the loss plus every
+    ``buffers(step)`` are the tensors that change with the step but are not adapted
+    (MAML++'s per-step batch-norm parameters, the module's buffers), passed in
+    explicitly so ``torch.func.grad`` differentiates only ``params``. Each step differentiates the loss plus every
     regularizer's ``inner_penalty(params, init_params)``. Second order by default:
     the result stays differentiable with respect to ``params`` and the optimizer's
     meta-parameters through the gradients; ``first_order`` detaches the gradients
