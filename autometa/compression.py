@@ -268,7 +268,7 @@ def compress_run(
     recipe = recipe or load_recipe(run_dir / "recipe.yaml")
     checkpoint = load_checkpoint(best)
     data = load_data(recipe.data)
-    predictor = checkpoint.learner.export_predictor()
+    predictor = checkpoint.learner.deployable_predictor()
     teacher = frozen_copy(predictor)
     sampler = EpisodeSampler(
         data.train, checkpoint.strategy.train_episodes, preprocessing=data.preprocessing, seed=recipe.seed

@@ -3,7 +3,8 @@
 A predictor is a plain ``nn.Module`` whose ``forward(support_images [S,C,H,W],
 support_onehot [S,N], query_images [Q,C,H,W])`` returns query logits ``[Q,N]``,
 with ``N``, ``S`` and ``Q`` free, and whose feature extractor is ``.backbone``.
-Every learner hands one over (``MetaLearner.export_predictor``).
+Every learner hands one over (``MetaLearner.deployable_predictor``: its
+``export_predictor``, finished by its regularizers).
 
 An :class:`Exporter` plugin writes the predictor to a file that loads without
 autometa. :func:`export_and_verify` then checks the file twice: its logits must
@@ -492,7 +493,7 @@ def export_checkpoint(
     data = load_data(recipe.data)
     episodes = list(split_episodes(recipe, data, "test")[:verify_episodes])
     registry = get_registry()
-    predictor = checkpoint.learner.export_predictor().eval()
+    predictor = checkpoint.learner.deployable_predictor().eval()
     reports = []
     for name in formats:
         exporter = registry.create("exporter", name)

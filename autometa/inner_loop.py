@@ -176,6 +176,7 @@ class GradientLearner(MetaLearner):
                 f"learner {self.name}: batched cannot be combined with per_step_bn or compile; set batched: false"
             )
         use_batch_statistics(backbone)
+        self.meta_only: set[str] = set().union(*(r.meta_only_parameters(self) for r in self.regularizers))
         features = backbone.out_features
         self.head = nn.Linear(features, ways) if options.head_init == "learned" else None
         self.step_norms = PerStepBatchNorm(backbone, options.inner_steps + 1) if options.per_step_bn else None
@@ -193,11 +194,18 @@ class GradientLearner(MetaLearner):
     # ------------------------------------------------------------------ parameters
 
     def _adapted_body(self) -> Params:
-        """The backbone parameters the inner loop adapts, named ``backbone.<name>``."""
+        """The backbone parameters the inner loop adapts, named ``backbone.<name>``.
+
+        Not adapted: per-step batch-norm parameters and the regularizers'
+        ``meta_only_parameters``; the backbone module's own values are used for them.
+        """
         if not self.adapts_body:
             return {}
         per_step = self.step_norms.parameter_names if self.step_norms is not None else set()
-        return {f"backbone.{n}": p for n, p in self.backbone.named_parameters() if n not in per_step}
+        return {
+            f"backbone.{n}": p for n, p in self.backbone.named_parameters()
+            if n not in per_step and f"backbone.{n}" not in self.meta_only
+        }
 
     def _optimizer_templates(self, features: int) -> Params:
         templates = {name: p.detach() for name, p in self._adapted_body().items()}

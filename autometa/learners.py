@@ -61,6 +61,13 @@ class MetaLearner(Component, nn.Module):
         nothing from autometa at run time, so ``torch.export`` and ONNX can trace it.
         """
 
+    def deployable_predictor(self) -> nn.Module:
+        """What is evaluated, compressed and exported: ``export_predictor`` finished by every regularizer."""
+        predictor = self.export_predictor()
+        for regularizer in self.regularizers:
+            predictor = regularizer.finish_predictor(predictor)
+        return predictor
+
     def set_training_progress(self, fraction: float) -> None:
         """Told by the trainer before each meta-step (0 -> 1), for schedules such as
         MAML++'s first- to second-order annealing. Default: ignored."""

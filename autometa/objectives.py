@@ -2,7 +2,7 @@
 
 A single-objective search maximises mean validation accuracy. A multi-objective
 search (``search.objectives: [accuracy, params]`` ...) trades it against the
-cost of the *deployable predictor* (``learner.export_predictor()``), measured on
+cost of the *deployable predictor* (``learner.deployable_predictor()``), measured on
 one evaluation-shaped episode:
 
 * ``params``: parameter count;

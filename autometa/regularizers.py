@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from autometa.components import Component
 
@@ -20,6 +21,15 @@ class Regularizer(Component):
     def attach(self, learner: Any) -> None:
         """Called once when the learner is built (e.g. to make part of it stochastic)."""
 
+    def meta_only_parameters(self, learner: Any) -> set[str]:
+        """Names (as in ``learner.named_parameters()``) that the inner loop must not adapt.
+
+        Gradient-based learners leave these at their meta-learned values in every
+        task, e.g. MR-MAML's stochastic layers, whose KL bottleneck only means
+        something if the inner loop cannot rewrite them.
+        """
+        return set()
+
     def inner_penalty(
         self, params: dict[str, torch.Tensor], init_params: dict[str, torch.Tensor]
     ) -> torch.Tensor | None:
@@ -32,3 +42,10 @@ class Regularizer(Component):
 
     def before_update(self, learner: Any) -> None:
         """Called after the meta-gradient is computed, before the outer optimizer steps."""
+
+    def finish_predictor(self, predictor: nn.Module) -> nn.Module:
+        """Turn the learner's exported predictor into what is deployed (e.g. strip training-only layers).
+
+        ``predictor`` may share modules with the learner: copy before changing it.
+        """
+        return predictor

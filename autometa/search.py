@@ -417,7 +417,7 @@ class TrialObjective:
                 values = [result.val.mean]
                 if self.multi:
                     costs = measure_costs(
-                        result.learner.export_predictor(), self.recipe.search.objectives,
+                        result.learner.deployable_predictor(), self.recipe.search.objectives,
                         self.recipe.evaluation.shape, self.data.preprocessing,
                     )
                     metrics["costs"] = costs

@@ -111,8 +111,9 @@ def test_mr_maml_makes_chosen_layers_stochastic_and_penalises_them():
 
 def test_mr_maml_exports_plain_layers_without_touching_the_learner():
     learner = TinyLearner()
-    build("mr_maml").attach(learner)
-    predictor = learner.export_predictor()
+    regularizer = build("mr_maml")
+    regularizer.attach(learner)
+    predictor = regularizer.finish_predictor(learner.export_predictor())
     assert [type(m) for m in predictor.modules()][1:] == [nn.Conv2d, nn.ReLU, nn.Flatten, nn.Linear]
     assert not any("log_std" in name for name, _ in predictor.named_parameters())
     assert isinstance(learner.backbone[0], StochasticConv2d)
@@ -196,3 +197,32 @@ def test_mr_maml_trains_and_checkpoints_through_a_real_learner(learner):
     episode = tiny_batch().episode(0)
     trained.eval(), rebuilt.eval()
     torch.testing.assert_close(rebuilt.predict(episode), trained.predict(episode))
+
+
+def adapted_names(strategy: Strategy) -> set[str]:
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    episode = tiny_batch().episode(0)
+    adapted, _ = learner.adapt(episode.support_x, episode.support_y, episode.ways, first_order=True)
+    return set(adapted)
+
+
+def test_mr_maml_keeps_its_stochastic_layers_out_of_the_inner_loop():
+    plain = adapted_names(tiny_strategy("maml", []))
+    meta_only = adapted_names(tiny_strategy("maml", [{"mr_maml": {"layers": ["backbone.features.0.0"]}}]))
+    adapting = adapted_names(tiny_strategy("maml", [{"mr_maml": {"layers": ["backbone.features.0.0"],
+                                                                  "adapt_stochastic": True}}]))
+    first_conv = {"backbone.features.0.0.weight", "backbone.features.0.0.bias"}
+    assert first_conv and "head.weight" in meta_only
+    assert meta_only == plain - first_conv  # MR-MAML(W): the bottlenecked weights are meta-parameters only
+    assert adapting == plain | {"backbone.features.0.0.weight_log_std"}
+
+
+def test_mr_maml_deployable_predictor_of_a_real_learner_has_plain_layers():
+    learner = build_learner(tiny_strategy("maml", ["mr_maml"]), Preprocessing(channels=1, image_size=8))
+    predictor = learner.deployable_predictor()
+    assert not any(isinstance(m, StochasticConv2d) for m in predictor.modules())
+    assert any(isinstance(m, StochasticConv2d) for m in learner.modules())
+    episode = tiny_batch().episode(0)
+    onehot = torch.nn.functional.one_hot(episode.support_y, episode.ways).float()
+    learner.eval()
+    assert predictor(episode.support_x, onehot, episode.query_x).shape == (4, 2)

@@ -11,11 +11,18 @@ the task must be solved through adaptation.
 ``attach`` turns the chosen ``nn.Conv2d`` / ``nn.Linear`` layers of the learner
 into their stochastic versions in place (a class swap: same weights, same
 hyper-parameters, plus a ``weight_log_std`` parameter). In eval mode they use the
-posterior mean, and the learner's exported predictor gets plain layers back, so
-deployment, export and compression see an ordinary network.
+posterior mean, and ``finish_predictor`` hands deployment plain layers, so
+export and compression see an ordinary network.
 
-One weight sample is drawn per forward pass (not once per task as in the paper's
-Algorithm 2): the same Monte-Carlo estimate of the expected loss, with more noise.
+As in the paper's MR-MAML(W), the stochastic layers are meta-parameters only:
+gradient learners leave them out of the inner loop (``meta_only_parameters``),
+so the inner loop cannot rewrite what the KL term bounds, and the task must be
+solved by adapting the remaining parameters (the head, batch-norm parameters,
+layers not chosen). ``adapt_stochastic: true`` lets the inner loop adapt them too.
+
+One weight sample is drawn per forward pass, as in the authors' code
+(``tfp.layers.Convolution2DReparameterization``: the support and the query pass
+each draw their own sample).
 """
 
 from __future__ import annotations
@@ -97,10 +104,14 @@ class MRMAML(Regularizer):
         beta: float = Field(1e-4, ge=0, description="weight of KL(posterior || prior) in the meta-loss")
         prior_std: float = Field(1.0, gt=0, description="standard deviation of the zero-mean Gaussian prior")
         init_std: float = Field(0.01, gt=0, description="initial standard deviation of the weight posterior")
+        adapt_stochastic: bool = Field(
+            False, description="let the inner loop adapt the stochastic layers too (the paper keeps them meta-only)"
+        )
 
     def __init__(self, options: Options):
         super().__init__(options)
         self.stochastic: list[nn.Module] = []
+        self.stochastic_names: list[str] = []
 
     def attach(self, learner: Any) -> None:
         chosen = [
@@ -116,14 +127,20 @@ class MRMAML(Regularizer):
         for _, module in chosen:
             make_stochastic(module, self.options.init_std)
         self.stochastic = [module for _, module in chosen]
-        export = learner.export_predictor
+        self.stochastic_names = [name for name, _ in chosen]
 
-        def export_deterministic() -> nn.Module:
-            predictor = copy.deepcopy(export())  # never strip the learner's own layers
-            make_deterministic(predictor)
-            return predictor
+    def meta_only_parameters(self, learner: Any) -> set[str]:
+        if self.options.adapt_stochastic:
+            return set()
+        return {
+            f"{name}.{tensor}" for name, module in zip(self.stochastic_names, self.stochastic)
+            for tensor, _ in module.named_parameters()
+        }
 
-        learner.export_predictor = export_deterministic
+    def finish_predictor(self, predictor: nn.Module) -> nn.Module:
+        predictor = copy.deepcopy(predictor)  # never strip the learner's own layers
+        make_deterministic(predictor)
+        return predictor
 
     def outer_penalty(self, learner: Any) -> torch.Tensor | float:
         if not self.stochastic:
