@@ -48,8 +48,14 @@ from autometa.run_directory import RunDirectory, RunDirectoryError, read_json, w
 from autometa.space import FixedSuggester
 
 log = logging.getLogger("autometa.search")
-# Heartbeat retries use Optuna's (stable in practice) experimental retry-history API.
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning, module=__name__)
+
+
+@contextmanager
+def experimental_optuna() -> Iterator[None]:
+    """Silence Optuna's ExperimentalWarning: heartbeat retries use its (stable in practice) retry API."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
 
 #: Seconds between a running trial's heartbeats in database storage, and how long
 #: a silent trial may stay RUNNING before another worker retries it.
@@ -219,8 +225,7 @@ def open_storage(spec: str) -> optuna.storages.BaseStorage:
 def open_study(spec: str, recipe: Recipe) -> optuna.Study:
     """Create or load the study; a corrupt or foreign storage is one clear error."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental_optuna():
         try:
             study = optuna.create_study(
                 storage=open_storage(spec),
@@ -351,8 +356,7 @@ def _counts(trial: FrozenTrial) -> bool:
 
 
 def _retry_callback() -> RetryHeartbeatStaleTrialCallback:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with experimental_optuna():
         return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
 
 
@@ -364,7 +368,8 @@ def requeue_unfinished(study: optuna.Study, *, orphans: bool) -> list[int]:
     alive elsewhere; heartbeats retry them instead.
     """
     trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    with experimental_optuna():
+        retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
     callback = _retry_callback()
     queued = []
     for trial in trials:
@@ -372,8 +377,7 @@ def requeue_unfinished(study: optuna.Study, *, orphans: bool) -> list[int]:
             study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             trial = study._storage.get_trial(trial._trial_id)
         if trial.state == TrialState.FAIL and not _counts(trial) and trial.number not in retried:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with experimental_optuna():
                 callback(study, trial)
             queued.append(trial.number)
     return queued
@@ -467,10 +471,11 @@ class TrialObjective:
     def _resume_retry(self, trial: optuna.Trial, folder: Path, tlog: logging.Logger) -> None:
         """A retried trial continues from the checkpoint its cut-off original left."""
         frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
-        original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+        with experimental_optuna():
+            original = RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
+            history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
         if original is None:
             return
-        history = RetryHeartbeatStaleTrialCallback.retry_history(frozen)
         source = self.run.trials_dir / str(history[-1]) / "checkpoint.pt"
         target = folder / "checkpoint.pt"
         if source.is_file() and not target.exists():

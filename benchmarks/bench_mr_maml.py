@@ -1,21 +1,27 @@
-"""MR-MAML vs MAML on non-mutually-exclusive tasks (Yin et al. 2020's memorisation setting).
+"""MR-MAML vs MAML on non-mutually-exclusive Omniglot tasks (Yin et al. 2020's memorisation setting).
 
-Meta-training tasks are a few *fixed* groups of N classes, and each class always
-gets the same label (its position in its group), so a network can solve every
-training task by memorising class -> label and ignoring the support set. Test
-episodes are ordinary ones on novel classes with random labels: a memorising
-meta-learner collapses toward chance there; MR-MAML's KL bottleneck on its
-weights is meant to prevent that.
+The meta-training characters are dealt once, at random, into N bins, one per
+label. A training task draws one character from every bin, and a character
+always carries its bin's label: the class-to-label assignment is the same in
+every task, so one network can solve all of them without looking at the
+support set (it learns "character -> bin" like an ordinary classifier). This is
+the construction of Yin et al.'s code (``x_train[bin, class, image]``, a class
+picked per bin for each task). Test episodes are ordinary ones on novel
+characters with random labels: a meta-learner that memorised the assignment
+instead of learning to adapt collapses toward chance there.
 
-Both learners see the same task stream (same seed); the test episodes are the
-same fixed, seeded set. Accuracy on novel classes is reported with a 95% CI, and
-accuracy on the training tasks shows whether memorisation happened.
+Each run reports, with 95% CIs:
 
-    nice python benchmarks/bench_mr_maml.py --steps 150 --betas 1e-3 1e-2
+* accuracy on novel classes (the meta-test split, ordinary episodes);
+* on training-style tasks whose support labels were re-dealt at random, how
+  often the prediction follows the *support* labels (adaptation) and how often
+  it follows the *memorised* bin labels (memorisation).
 
-Classic MAML (``head_init: learned``) is the memorising learner Yin et al.
-studied; with ``--head-init zero`` every task's head starts at zero, so labels
-can only come from the support set.
+Runs (plain MAML, then MR-MAML at each ``--betas``) share the seed, the task
+stream and the test episodes, and run in parallel processes (``--jobs``), one
+torch thread each.
+
+    nice python benchmarks/bench_mr_maml.py --steps 1500 --betas 1e-4 1e-3
 """
 
 from __future__ import annotations
@@ -23,46 +29,45 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
 import yaml
 
 from autometa.data import ImageClasses, Preprocessing, load_data
-from autometa.episodes import TaskBatch, fixed_episodes, to_float
+from autometa.episodes import Episode, TaskBatch, fixed_episodes, to_float
 from autometa.evaluation import EvalResult, evaluate
 from autometa.recipe import DataSection, EpisodeShape, Strategy
 from autometa.trainer import build_learner, make_optimizer
-from autometa_plugins.regularizers.mr_maml import DETERMINISTIC
 
 #: The shared Omniglot small sets, read in place.
 OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
 
 
-class FixedLabelTasks:
-    """Tasks drawn from fixed groups of ``ways`` classes, each class always with the same label."""
+class BinnedTasks:
+    """Non-mutually-exclusive tasks: label ``j`` is always a character from bin ``j``."""
 
-    def __init__(self, split: ImageClasses, shape: EpisodeShape, groups: int, preprocessing: Preprocessing, seed: int):
+    def __init__(self, split: ImageClasses, shape: EpisodeShape, preprocessing: Preprocessing, seed: int):
         self.shape, self.split, self.preprocessing = shape, split, preprocessing
         self.generator = torch.Generator().manual_seed(seed)
         need = shape.shots + shape.queries
-        counts = split.images_per_class()
-        usable = [c for c in range(split.num_classes) if counts[c] >= need][: groups * shape.ways]
-        if len(usable) < groups * shape.ways:
-            raise SystemExit(f"the train split has only {len(usable)} classes with {need} images; lower --groups")
-        self.groups = torch.tensor(usable).view(groups, shape.ways)  # row g, column j: class with label j
+        usable = torch.nonzero(split.images_per_class() >= need).flatten()
+        usable = usable[torch.randperm(len(usable), generator=self.generator)]
+        per_bin = len(usable) // shape.ways
+        self.bins = usable[: per_bin * shape.ways].view(shape.ways, per_bin)  # bins[j]: the characters labelled j
         self.members = [torch.nonzero(split.labels == c).flatten() for c in range(split.num_classes)]
 
     def sample(self, batch_size: int) -> TaskBatch:
         n, k, q = self.shape.ways, self.shape.shots, self.shape.queries
-        picks = torch.randint(len(self.groups), (batch_size,), generator=self.generator)
+        picks = torch.randint(self.bins.shape[1], (batch_size, n), generator=self.generator)
         indices = torch.stack([
             torch.stack([
                 self.members[c][torch.randperm(len(self.members[c]), generator=self.generator)[: k + q]]
-                for c in self.groups[g].tolist()
+                for c in self.bins[torch.arange(n), row].tolist()
             ])
-            for g in picks.tolist()
-        ])  # [B, N, K+Q]; row j of every task is label j
+            for row in picks
+        ])  # [B, N, K+Q]; row j of every task is a character of bin j
         images = to_float(self.split.images[indices.flatten()], self.preprocessing).view(
             *indices.shape, *self.split.images.shape[1:]
         )
@@ -76,71 +81,111 @@ class FixedLabelTasks:
         )
 
 
-def meta_train(strategy: Strategy, preprocessing: Preprocessing, tasks: FixedLabelTasks, steps: int, seed: int):
-    torch.manual_seed(seed)
-    learner = build_learner(strategy, preprocessing)
+def memorisation_probe(learner, tasks: BinnedTasks, count: int, seed: int) -> tuple[EvalResult, EvalResult]:
+    """Training-style tasks with the support labels re-dealt: (follows support, follows memorised bins)."""
+    generator = torch.Generator().manual_seed(seed)
+    batch = tasks.sample(count)
+    relabelled = []
+    for i in range(count):
+        permutation = torch.randperm(batch.ways, generator=generator)
+        while bool((permutation == torch.arange(batch.ways)).any()):  # every label really moves
+            permutation = torch.randperm(batch.ways, generator=generator)
+        episode = batch.episode(i)
+        relabelled.append(Episode(episode.support_x, permutation[episode.support_y], episode.query_x,
+                                  permutation[episode.query_y], episode.ways))
+    follows_support = evaluate(learner.predict, relabelled)
+    memorised = [Episode(e.support_x, e.support_y, e.query_x, batch.episode(i).query_y, e.ways)
+                 for i, e in enumerate(relabelled)]
+    follows_bins = evaluate(learner.predict, memorised)
+    return follows_support, follows_bins
+
+
+def run(name: str, strategy: Strategy, args: argparse.Namespace) -> dict:
+    """Meta-train one learner on the binned tasks and score it (runs in its own process)."""
+    torch.set_num_threads(1)  # the benchmark machine's 2 cores run one learner each
+    data = load_data(DataSection(dataset=args.data))
+    shape = strategy.train_episodes
+    test_shape = EpisodeShape(ways=shape.ways, shots=shape.shots, queries=args.test_queries)
+    test = fixed_episodes(data.test, test_shape, args.test_episodes, seed=args.seed,
+                          preprocessing=data.preprocessing, split_name="test")
+    watch = test[: args.watch_episodes]
+    tasks = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed)
+
+    torch.manual_seed(args.seed)
+    learner = build_learner(strategy, data.preprocessing)
     optimizer = make_optimizer(strategy, [p for p in learner.parameters() if p.requires_grad])
-    started = time.perf_counter()
-    for step in range(steps):
-        learner.set_training_progress(step / steps)
+    started, curve, train_accuracy = time.perf_counter(), [], []
+    for step in range(1, args.steps + 1):
+        learner.train()
+        learner.set_training_progress(step / args.steps)
         optimizer.zero_grad(set_to_none=True)
-        learner.meta_step(tasks.sample(strategy.meta_batch_size))
+        output = learner.meta_step(tasks.sample(strategy.meta_batch_size))
         for regularizer in learner.regularizers:
             regularizer.before_update(learner)
         optimizer.step()
-    return learner, time.perf_counter() - started
-
-
-def transductive_accuracy(learner, episodes) -> EvalResult:
-    """Accuracy with batch-norm batch statistics, as Finn et al. evaluate MAML; stochastic layers at their mean.
-
-    (In this build, MAML with ``head_init: learned`` predicts at chance in eval
-    mode, with running statistics; see BENCHMARKS.md.)
-    """
-    learner.train()
-    for module in learner.modules():
-        if type(module) in DETERMINISTIC:
-            module.eval()
-    return evaluate(learner.predict, episodes)
+        train_accuracy.append(output.accuracy)
+        if step % args.log_every == 0 or step == args.steps:
+            learner.eval()
+            novel = evaluate(learner.predict, watch).mean
+            seen = sum(train_accuracy[-args.log_every:]) / len(train_accuracy[-args.log_every:])
+            curve.append({"step": step, "train_tasks": round(seen, 4), "novel": round(novel, 4),
+                          "seconds": round(time.perf_counter() - started)})
+            print(f"[{name}] step {step}: training tasks {seen:.3f}, novel classes ({len(watch)} episodes) "
+                  f"{novel:.3f}, {time.perf_counter() - started:.0f} s", flush=True)
+    seconds = time.perf_counter() - started
+    learner.eval()
+    novel = evaluate(learner.predict, test)
+    follows_support, follows_bins = memorisation_probe(learner, tasks, args.probe_tasks, seed=args.seed + 1)
+    return {"name": name, "novel": novel.as_dict() | {"per_episode": None},
+            "follows_support": follows_support.as_dict() | {"per_episode": None},
+            "follows_bins": follows_bins.as_dict() | {"per_episode": None},
+            "train_seconds": round(seconds), "curve": curve}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=yaml.safe_load, default=OMNIGLOT, help="data set reference, as in a recipe")
-    parser.add_argument("--steps", type=int, default=150, help="meta-updates per learner")
-    parser.add_argument("--groups", type=int, default=4, help="fixed training tasks (groups of N classes)")
-    parser.add_argument("--head-init", default="learned",
-                        help="MAML head init: 'learned' (classic MAML, can memorise) or 'zero'")
-    parser.add_argument("--betas", type=float, nargs="*", default=[1e-3], help="MR-MAML KL weights to run")
+    parser.add_argument("--ways", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=1500, help="meta-updates per learner")
+    parser.add_argument("--meta-batch", type=int, default=8)
     parser.add_argument("--inner-lr", type=float, default=0.1)
-    parser.add_argument("--test-episodes", type=int, default=200)
+    parser.add_argument("--inner-steps", type=int, default=1)
+    parser.add_argument("--outer-lr", type=float, default=1e-3)
+    parser.add_argument("--width", type=int, default=32, help="conv4 width")
+    parser.add_argument("--betas", type=float, nargs="*", default=[1e-3], help="MR-MAML KL weights to run")
+    parser.add_argument("--init-std", type=float, default=0.05, help="MR-MAML initial posterior std")
+    parser.add_argument("--no-maml", action="store_true", help="skip the plain MAML run")
+    parser.add_argument("--test-episodes", type=int, default=300)
+    parser.add_argument("--test-queries", type=int, default=5)
+    parser.add_argument("--watch-episodes", type=int, default=40, help="novel-class episodes scored during training")
+    parser.add_argument("--probe-tasks", type=int, default=100)
+    parser.add_argument("--log-every", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel, one process each")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the JSON results here")
     args = parser.parse_args()
 
-    data = load_data(DataSection(dataset=args.data))
-    shape = EpisodeShape(ways=5, shots=1, queries=5)
-    test = fixed_episodes(data.test, shape, args.test_episodes, seed=args.seed, preprocessing=data.preprocessing,
-                          split_name="test")
-    torch.set_num_threads(1)  # the benchmark machine's 2 cores are shared
-    maml = {"maml": {"inner_steps": 1, "inner_lr": args.inner_lr, "head_init": args.head_init}}
-    base = dict(learner=maml, backbone={"conv4": {"width": 32}}, train_episodes=shape, meta_batch_size=4,
-                outer_lr=1e-3)
-    runs = {"maml": Strategy(**base)}
+    shape = EpisodeShape(ways=args.ways, shots=1, queries=1)  # Yin et al.: one support, one query image per class
+    maml = {"maml": {"inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "head_init": "learned"}}
+    base = dict(learner=maml, backbone={"conv4": {"width": args.width}}, train_episodes=shape,
+                meta_batch_size=args.meta_batch, outer_lr=args.outer_lr)
+    runs = {} if args.no_maml else {"maml": Strategy(**base)}
     for beta in args.betas:
-        runs[f"mr_maml beta={beta:g}"] = Strategy(**base, regularizers=[{"mr_maml": {"beta": beta}}])
+        mr = {"mr_maml": {"beta": beta, "init_std": args.init_std}}
+        runs[f"mr_maml beta={beta:g}"] = Strategy(**base, regularizers=[mr])
 
-    results = {}
-    for name, strategy in runs.items():
-        tasks = FixedLabelTasks(data.train, shape, args.groups, data.preprocessing, seed=args.seed)
-        learner, seconds = meta_train(strategy, data.preprocessing, tasks, args.steps, args.seed)
-        novel = transductive_accuracy(learner, test)
-        training_tasks = tasks.sample(50)
-        seen = transductive_accuracy(learner, [training_tasks.episode(i) for i in range(50)])
-        results[name] = {"novel": novel.as_dict() | {"per_episode": None}, "train_tasks": seen.mean,
-                         "train_seconds": round(seconds, 1)}
-        print(f"{name:22s} novel classes {novel.mean:.3f} +- {novel.ci95:.3f}   "
-              f"training tasks {seen.mean:.3f}   ({seconds:.0f} s)", flush=True)
-    print(json.dumps({"args": vars(args), "results": results}, indent=2))
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(run, name, strategy, args) for name, strategy in runs.items()]
+        results = [future.result() for future in futures]
+    for result in results:
+        novel, support, bins = result["novel"], result["follows_support"], result["follows_bins"]
+        print(f"{result['name']:22s} novel classes {novel['mean']:.3f} +- {novel['ci95']:.3f}   relabelled "
+              f"training tasks: follows support {support['mean']:.3f} +- {support['ci95']:.3f}, follows "
+              f"memorised bins {bins['mean']:.3f} +- {bins['ci95']:.3f}   ({result['train_seconds']} s)")
+    report = json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=2)
+    if args.out:
+        args.out.write_text(report)
+    print(report)
 
 
 if __name__ == "__main__":
