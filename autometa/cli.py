@@ -90,11 +90,20 @@ def plugins_list(
     if as_json:
         typer.echo(json.dumps({"components": rows, "problems": problems}, indent=2))
         return
+    from rich import box
     from rich.table import Table
 
-    table = Table("kind", "name", "distribution", "version", "description")
+    # One heading row per kind and no vertical rules, so descriptions stay readable in 80 columns.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", no_wrap=True)
+    table.add_column("description", ratio=1)
+    table.add_column("from", no_wrap=True)
+    kind = None
     for row in rows:
-        table.add_row(row["kind"], row["name"], row["distribution"], row["version"], row["description"])
+        if row["kind"] != kind:
+            kind = row["kind"]
+            table.add_row(f"[bold]{kind}[/]", "", "", end_section=False)
+        table.add_row(f"  {row['name']}", row["description"], f"{row['distribution']} {row['version']}")
     console = _console()
     console.print(table)
     for problem in problems:

@@ -118,10 +118,10 @@ def test_broken_plugin_is_reported_with_its_distribution(tmp_path, monkeypatch, 
     assert registry.names("learner"), "other plugins still load"
 
 
-def _cli(*args: str, env_path: Path | None = None) -> subprocess.CompletedProcess:
+def _cli(*args: str, env_path: Path | None = None, **variables: str) -> subprocess.CompletedProcess:
     import os
 
-    env = dict(os.environ)
+    env = dict(os.environ) | variables
     if env_path is not None:
         env["PYTHONPATH"] = f"{env_path}{os.pathsep}{env.get('PYTHONPATH', '')}"
     return subprocess.run(
@@ -147,6 +147,21 @@ def test_cli_plugin_option_loads_a_module_by_dotted_path(tmp_path):
     rows = json.loads(result.stdout)["components"]
     [row] = [r for r in rows if r["name"] == "tiny_l2"]
     assert row["distribution"] == "--plugin"
+
+
+def test_cli_plugins_list_table_fits_80_columns_with_whole_names_under_kind_headings(tmp_path):
+    site = make_distribution(tmp_path / "site", "autometa-tiny-l2", "tiny_l2_plugin", PLUGIN_SOURCE)
+    result = _cli("plugins", "list", env_path=site, COLUMNS="80")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    firsts = [line.split()[0] for line in lines if line.strip() and not line.strip().startswith("─")]
+    rows = json.loads(_cli("plugins", "list", "--json", env_path=site).stdout)["components"]
+    for kind in {r["kind"] for r in rows}:
+        assert kind in firsts  # a heading row per kind
+    for row in rows:
+        line = next(line for line in lines if line.split() and line.split()[0] == row["name"])
+        assert line.rstrip().endswith(f"{row['distribution']} {row['version']}")
 
 
 def test_cli_unknown_plugin_module_is_one_line_exit_2():
