@@ -99,7 +99,11 @@ def test_mr_maml_makes_chosen_layers_stochastic_and_penalises_them():
     assert type(learner.head) is nn.Linear  # not chosen
 
     learner.train()
-    assert not torch.equal(learner(x), learner(x))  # a fresh weight sample per forward
+    first = learner(x)
+    torch.testing.assert_close(learner(x), first)  # one weight sample per meta-step: support and query agree
+    assert not torch.equal(first, plain)
+    regularizer.before_update(learner)
+    assert not torch.equal(learner(x), first)  # the next meta-step draws a new sample
     learner.eval()
     torch.testing.assert_close(learner(x), plain)  # posterior mean = the original weights
 
