@@ -3,8 +3,8 @@
 For each inner step count (1 and 3 by default) both variants meta-train the same
 strategy (same seed, same task stream, same budget, same inner_lr: the learned
 rule starts as exactly that SGD and learns a bounded correction), then are
-scored on the same fixed, seeded test episodes of novel classes (mean and 95% CI),
-with batch-norm batch statistics as in the MR-MAML benchmark.
+scored on the same fixed, seeded test episodes of novel classes (mean and 95% CI)
+in eval mode (gradient learners normalise with batch statistics there too).
 
     nice python benchmarks/bench_learned_optimizer.py --steps 200
 """
@@ -20,10 +20,9 @@ import torch
 import yaml
 
 from autometa.data import load_data
-from autometa.evaluation import split_episodes
+from autometa.evaluation import evaluate_learner, split_episodes
 from autometa.recipe import DataSection, EvaluationSection, Recipe, TrainingSection
 from autometa.trainer import train
-from bench_mr_maml import transductive_accuracy  # same evaluation as the MR-MAML benchmark
 
 #: The shared Omniglot small sets, read in place.
 OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
@@ -64,7 +63,7 @@ def main() -> None:
             )
             started = time.perf_counter()
             result = train(recipe, recipe.fixed_strategy(), data)
-            test = transductive_accuracy(result.learner, split_episodes(recipe, data, "test"))
+            test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"))
             seconds = time.perf_counter() - started
             results[f"{rule} x{inner_steps}"] = {"test": test.mean, "ci95": test.ci95,
                                                  "tasks_per_second": round(result.tasks_per_second, 1),

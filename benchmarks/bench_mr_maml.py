@@ -48,13 +48,14 @@ OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shar
 class BinnedTasks:
     """Non-mutually-exclusive tasks: label ``j`` is always a character from bin ``j``."""
 
-    def __init__(self, split: ImageClasses, shape: EpisodeShape, preprocessing: Preprocessing, seed: int):
+    def __init__(self, split: ImageClasses, shape: EpisodeShape, preprocessing: Preprocessing, seed: int,
+                 per_bin: int | None = None):
         self.shape, self.split, self.preprocessing = shape, split, preprocessing
         self.generator = torch.Generator().manual_seed(seed)
         need = shape.shots + shape.queries
         usable = torch.nonzero(split.images_per_class() >= need).flatten()
         usable = usable[torch.randperm(len(usable), generator=self.generator)]
-        per_bin = len(usable) // shape.ways
+        per_bin = min(per_bin or len(usable), len(usable) // shape.ways)
         self.bins = usable[: per_bin * shape.ways].view(shape.ways, per_bin)  # bins[j]: the characters labelled j
         self.members = [torch.nonzero(split.labels == c).flatten() for c in range(split.num_classes)]
 
@@ -109,7 +110,7 @@ def run(name: str, strategy: Strategy, args: argparse.Namespace) -> dict:
     test = fixed_episodes(data.test, test_shape, args.test_episodes, seed=args.seed,
                           preprocessing=data.preprocessing, split_name="test")
     watch = test[: args.watch_episodes]
-    tasks = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed)
+    tasks = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed, per_bin=args.per_bin)
 
     torch.manual_seed(args.seed)
     learner = build_learner(strategy, data.preprocessing)
@@ -146,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=yaml.safe_load, default=OMNIGLOT, help="data set reference, as in a recipe")
     parser.add_argument("--ways", type=int, default=20)
+    parser.add_argument("--per-bin", type=int, help="training characters per label bin (default: all, dealt evenly)")
     parser.add_argument("--steps", type=int, default=1500, help="meta-updates per learner")
     parser.add_argument("--meta-batch", type=int, default=8)
     parser.add_argument("--inner-lr", type=float, default=0.1)
@@ -154,6 +156,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="conv4 width")
     parser.add_argument("--betas", type=float, nargs="*", default=[1e-3], help="MR-MAML KL weights to run")
     parser.add_argument("--init-std", type=float, default=0.05, help="MR-MAML initial posterior std")
+    parser.add_argument("--modes", nargs="+", default=["meta_only"], choices=["meta_only", "adapted"],
+                        help="MR-MAML's stochastic layers: meta-parameters only (the paper) and/or adapted too")
     parser.add_argument("--no-maml", action="store_true", help="skip the plain MAML run")
     parser.add_argument("--test-episodes", type=int, default=300)
     parser.add_argument("--test-queries", type=int, default=5)
@@ -171,8 +175,9 @@ def main() -> None:
                 meta_batch_size=args.meta_batch, outer_lr=args.outer_lr)
     runs = {} if args.no_maml else {"maml": Strategy(**base)}
     for beta in args.betas:
-        mr = {"mr_maml": {"beta": beta, "init_std": args.init_std}}
-        runs[f"mr_maml beta={beta:g}"] = Strategy(**base, regularizers=[mr])
+        for mode in args.modes:
+            mr = {"mr_maml": {"beta": beta, "init_std": args.init_std, "adapt_stochastic": mode == "adapted"}}
+            runs[f"mr_maml beta={beta:g} {mode}"] = Strategy(**base, regularizers=[mr])
 
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run, name, strategy, args) for name, strategy in runs.items()]
