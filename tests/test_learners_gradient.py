@@ -217,3 +217,23 @@ def test_meta_training_lowers_the_held_out_query_loss(ref):
         learner.meta_step(separable_batch(generator))
         optimizer.step()
     assert held_out_loss() < 0.9 * before
+
+
+@pytest.mark.parametrize("head_init, equivariant", [("zero", True), ("learned", False)])
+def test_zero_head_init_is_label_permutation_equivariant_so_it_cannot_memorise_labels(head_init, equivariant):
+    """Relabelling the support permutes the logits the same way only with ``head_init: zero``.
+
+    That is why a fixed class-to-label assignment (Yin et al.'s non-mutually-exclusive
+    tasks) cannot be memorised by the default MAML, and can by classic MAML.
+    """
+    learner = build({"maml": {"inner_steps": 2, "inner_lr": 0.5, "head_init": head_init}})
+    with torch.no_grad():
+        for param in learner.parameters():
+            param.add_(torch.randn_like(param))  # a head init that prefers some labels
+    episode = random_batch(tasks=1).episode(0)
+    permutation = torch.tensor([2, 0, 1])
+    relabelled = type(episode)(episode.support_x, permutation[episode.support_y], episode.query_x,
+                               permutation[episode.query_y], episode.ways)
+    logits, relabelled_logits = learner.predict(episode), learner.predict(relabelled)
+    same = torch.allclose(relabelled_logits[:, permutation], logits, atol=1e-5)
+    assert same == equivariant
