@@ -21,7 +21,7 @@ Runs (plain MAML, then MR-MAML at each ``--betas``) share the seed, the task
 stream and the test episodes, and run in parallel processes (``--jobs``), one
 torch thread each.
 
-    nice python benchmarks/bench_mr_maml.py --steps 1500 --betas 1e-4 1e-3
+    nice python benchmarks/bench_mr_maml.py --control --betas 1e-3 --modes meta_only adapted --jobs 4
 """
 
 from __future__ import annotations
@@ -46,11 +46,15 @@ OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shar
 
 
 class BinnedTasks:
-    """Non-mutually-exclusive tasks: label ``j`` is always a character from bin ``j``."""
+    """Non-mutually-exclusive tasks: label ``j`` is always a character from bin ``j``.
+
+    ``shuffled`` deals the labels anew for every task instead (ordinary,
+    mutually-exclusive tasks over the same characters): the control run.
+    """
 
     def __init__(self, split: ImageClasses, shape: EpisodeShape, preprocessing: Preprocessing, seed: int,
-                 per_bin: int | None = None):
-        self.shape, self.split, self.preprocessing = shape, split, preprocessing
+                 per_bin: int | None = None, shuffled: bool = False):
+        self.shape, self.split, self.preprocessing, self.shuffled = shape, split, preprocessing, shuffled
         self.generator = torch.Generator().manual_seed(seed)
         need = shape.shots + shape.queries
         usable = torch.nonzero(split.images_per_class() >= need).flatten()
@@ -69,6 +73,8 @@ class BinnedTasks:
             ])
             for row in picks
         ])  # [B, N, K+Q]; row j of every task is a character of bin j
+        if self.shuffled:  # the mutually-exclusive control: the same characters, labels dealt anew per task
+            indices = torch.stack([task[torch.randperm(n, generator=self.generator)] for task in indices])
         images = to_float(self.split.images[indices.flatten()], self.preprocessing).view(
             *indices.shape, *self.split.images.shape[1:]
         )
@@ -101,7 +107,7 @@ def memorisation_probe(learner, tasks: BinnedTasks, count: int, seed: int) -> tu
     return follows_support, follows_bins
 
 
-def run(name: str, strategy: Strategy, args: argparse.Namespace) -> dict:
+def run(name: str, strategy: Strategy, shuffled: bool, args: argparse.Namespace) -> dict:
     """Meta-train one learner on the binned tasks and score it (runs in its own process)."""
     torch.set_num_threads(1)  # the benchmark machine's 2 cores run one learner each
     data = load_data(DataSection(dataset=args.data))
@@ -110,7 +116,8 @@ def run(name: str, strategy: Strategy, args: argparse.Namespace) -> dict:
     test = fixed_episodes(data.test, test_shape, args.test_episodes, seed=args.seed,
                           preprocessing=data.preprocessing, split_name="test")
     watch = test[: args.watch_episodes]
-    tasks = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed, per_bin=args.per_bin)
+    tasks = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed, per_bin=args.per_bin,
+                        shuffled=shuffled)
 
     torch.manual_seed(args.seed)
     learner = build_learner(strategy, data.preprocessing)
@@ -136,7 +143,8 @@ def run(name: str, strategy: Strategy, args: argparse.Namespace) -> dict:
     seconds = time.perf_counter() - started
     learner.eval()
     novel = evaluate(learner.predict, test)
-    follows_support, follows_bins = memorisation_probe(learner, tasks, args.probe_tasks, seed=args.seed + 1)
+    fixed_labels = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed, per_bin=args.per_bin)
+    follows_support, follows_bins = memorisation_probe(learner, fixed_labels, args.probe_tasks, seed=args.seed + 1)
     return {"name": name, "novel": novel.as_dict() | {"per_episode": None},
             "follows_support": follows_support.as_dict() | {"per_episode": None},
             "follows_bins": follows_bins.as_dict() | {"per_episode": None},
@@ -147,18 +155,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=yaml.safe_load, default=OMNIGLOT, help="data set reference, as in a recipe")
     parser.add_argument("--ways", type=int, default=20)
-    parser.add_argument("--per-bin", type=int, help="training characters per label bin (default: all, dealt evenly)")
-    parser.add_argument("--steps", type=int, default=1500, help="meta-updates per learner")
-    parser.add_argument("--meta-batch", type=int, default=8)
-    parser.add_argument("--inner-lr", type=float, default=0.1)
+    parser.add_argument("--per-bin", type=int, default=3,
+                        help="training characters per label bin (0: all of them, dealt evenly)")
+    parser.add_argument("--steps", type=int, default=1000, help="meta-updates per learner")
+    parser.add_argument("--meta-batch", type=int, default=4)
+    parser.add_argument("--inner-lr", type=float, default=0.4)
     parser.add_argument("--inner-steps", type=int, default=1)
-    parser.add_argument("--outer-lr", type=float, default=1e-3)
+    parser.add_argument("--head-init", choices=["learned", "zero"], default="learned",
+                        help="'learned': classic MAML (the head init can memorise too); 'zero': autometa's default")
+    parser.add_argument("--outer-lr", type=float, default=3e-3)
     parser.add_argument("--width", type=int, default=32, help="conv4 width")
     parser.add_argument("--betas", type=float, nargs="*", default=[1e-3], help="MR-MAML KL weights to run")
     parser.add_argument("--init-std", type=float, default=0.05, help="MR-MAML initial posterior std")
     parser.add_argument("--modes", nargs="+", default=["meta_only"], choices=["meta_only", "adapted"],
                         help="MR-MAML's stochastic layers: meta-parameters only (the paper) and/or adapted too")
+    parser.add_argument("--prior-std", type=float, default=0.1, help="MR-MAML prior std")
     parser.add_argument("--no-maml", action="store_true", help="skip the plain MAML run")
+    parser.add_argument("--control", action="store_true",
+                        help="also run MAML on mutually-exclusive tasks (labels dealt anew per task) as the control")
     parser.add_argument("--test-episodes", type=int, default=300)
     parser.add_argument("--test-queries", type=int, default=5)
     parser.add_argument("--watch-episodes", type=int, default=40, help="novel-class episodes scored during training")
@@ -170,17 +184,20 @@ def main() -> None:
     args = parser.parse_args()
 
     shape = EpisodeShape(ways=args.ways, shots=1, queries=1)  # Yin et al.: one support, one query image per class
-    maml = {"maml": {"inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "head_init": "learned"}}
+    maml = {"maml": {"inner_steps": args.inner_steps, "inner_lr": args.inner_lr, "head_init": args.head_init}}
     base = dict(learner=maml, backbone={"conv4": {"width": args.width}}, train_episodes=shape,
                 meta_batch_size=args.meta_batch, outer_lr=args.outer_lr)
-    runs = {} if args.no_maml else {"maml": Strategy(**base)}
+    runs = {} if args.no_maml else {"maml": (Strategy(**base), False)}
+    if args.control:
+        runs["maml, control: shuffled labels"] = (Strategy(**base), True)
     for beta in args.betas:
         for mode in args.modes:
-            mr = {"mr_maml": {"beta": beta, "init_std": args.init_std, "adapt_stochastic": mode == "adapted"}}
-            runs[f"mr_maml beta={beta:g} {mode}"] = Strategy(**base, regularizers=[mr])
+            mr = {"mr_maml": {"beta": beta, "init_std": args.init_std, "prior_std": args.prior_std,
+                              "adapt_stochastic": mode == "adapted"}}
+            runs[f"mr_maml beta={beta:g} {mode}"] = (Strategy(**base, regularizers=[mr]), False)
 
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run, name, strategy, args) for name, strategy in runs.items()]
+        futures = [pool.submit(run, name, strategy, shuffled, args) for name, (strategy, shuffled) in runs.items()]
         results = [future.result() for future in futures]
     for result in results:
         novel, support, bins = result["novel"], result["follows_support"], result["follows_bins"]

@@ -21,12 +21,9 @@ solved by adapting the remaining parameters (the head, batch-norm parameters,
 layers not chosen). ``adapt_stochastic: true`` lets the inner loop adapt them too.
 
 One weight sample is drawn per meta-step (in ``before_update``, for the next
-one) and shared by every forward pass of it. The support and the query pass of a
-task must see the same network: with a fresh sample per pass, adapting on the
-support says little about the query, and in a benchmark on fixed-label Omniglot
-both MR-MAML variants then learned to memorise and not to adapt (chance on novel
-classes). The paper draws one sample per task; one per meta-batch is the same
-unbiased estimate of the expected loss, with more variance.
+one) and shared by every forward pass of it, so the support and the query pass
+of a task see the same network. The paper draws one sample per task; one per
+meta-batch is the same unbiased estimate of the expected loss, with more variance.
 """
 
 from __future__ import annotations
