@@ -109,8 +109,12 @@ class MRMAML(Regularizer):
             description="glob patterns over the learner's module names choosing the Conv2d/Linear layers made stochastic",
         )
         beta: float = Field(1e-4, ge=0, description="weight of KL(posterior || prior) in the meta-loss")
-        prior_std: float = Field(1.0, gt=0, description="standard deviation of the zero-mean Gaussian prior")
-        init_std: float = Field(0.01, gt=0, description="initial standard deviation of the weight posterior")
+        prior_std: float = Field(
+            0.1, gt=0,
+            description="standard deviation of the zero-mean Gaussian prior (near the weights' scale; "
+            "under N(0, 1) batch-normed weights escape the bottleneck)",
+        )
+        init_std: float = Field(0.05, gt=0, description="initial standard deviation of the weight posterior")
         adapt_stochastic: bool = Field(
             False, description="let the inner loop adapt the stochastic layers too (the paper keeps them meta-only)"
         )
