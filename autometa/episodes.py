@@ -185,9 +185,8 @@ class EpisodeSampler:
         seed: int,
         device: torch.device | str = "cpu",
         augment: Sequence[str] = (),
-        split_name: str = "train",
     ):
-        check_episode_shape(split, split_name, shape)
+        check_episode_shape(split, "train", shape)
         self.device = torch.device(device)
         self.shape = shape
         self.preprocessing = preprocessing
@@ -198,10 +197,17 @@ class EpisodeSampler:
         self._index = _ClassIndex(split.labels, split.num_classes, shape.shots + shape.queries, self.device)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
 
+    def draw_indices(self, batch_size: int) -> torch.Tensor:
+        """Image indices ``[batch_size, ways, shots + queries]``; row ``j`` of a task gets label ``j``.
+
+        Random classes in a random order; a subclass may draw tasks another way.
+        """
+        return self._index.draw(self.shape, batch_size, self._generator)
+
     def sample(self, batch_size: int) -> TaskBatch:
         """``batch_size`` episodes as one :class:`TaskBatch` on the sampler's device."""
         n, k, q = self.shape.ways, self.shape.shots, self.shape.queries
-        indices = self._index.draw(self.shape, batch_size, self._generator)  # [B, N, K+Q]
+        indices = self.draw_indices(batch_size).to(self.device)  # [B, N, K+Q]
         return TaskBatch(
             support_x=self._images(indices[:, :, :k].flatten(1)),
             support_y=_labels(n, k, self.device).repeat(batch_size, 1),

@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from autometa.data import ImageClasses, Preprocessing, load_data
-from autometa.episodes import Episode, TaskBatch, fixed_episodes, to_float
+from autometa.episodes import Episode, EpisodeSampler, fixed_episodes
 from autometa.evaluation import EvalResult, evaluate
 from autometa.recipe import DataSection, EpisodeShape, Strategy
 from autometa.trainer import build_learner, make_optimizer
@@ -45,16 +45,18 @@ from autometa.trainer import build_learner, make_optimizer
 OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
 
 
-class BinnedTasks:
+class BinnedTasks(EpisodeSampler):
     """Non-mutually-exclusive tasks: label ``j`` is always a character from bin ``j``.
 
     ``shuffled`` deals the labels anew for every task instead (ordinary,
     mutually-exclusive tasks over the same characters): the control run.
+    Batches are built by :class:`EpisodeSampler`; only the task draw differs.
     """
 
     def __init__(self, split: ImageClasses, shape: EpisodeShape, preprocessing: Preprocessing, seed: int,
                  per_bin: int | None = None, shuffled: bool = False):
-        self.shape, self.split, self.preprocessing, self.shuffled = shape, split, preprocessing, shuffled
+        super().__init__(split, shape, preprocessing=preprocessing, seed=seed)
+        self.shuffled = shuffled
         self.generator = torch.Generator().manual_seed(seed)
         need = shape.shots + shape.queries
         usable = torch.nonzero(split.images_per_class() >= need).flatten()
@@ -63,29 +65,19 @@ class BinnedTasks:
         self.bins = usable[: per_bin * shape.ways].view(shape.ways, per_bin)  # bins[j]: the characters labelled j
         self.members = [torch.nonzero(split.labels == c).flatten() for c in range(split.num_classes)]
 
-    def sample(self, batch_size: int) -> TaskBatch:
-        n, k, q = self.shape.ways, self.shape.shots, self.shape.queries
+    def draw_indices(self, batch_size: int) -> torch.Tensor:
+        n, need = self.shape.ways, self.shape.shots + self.shape.queries
         picks = torch.randint(self.bins.shape[1], (batch_size, n), generator=self.generator)
         indices = torch.stack([
             torch.stack([
-                self.members[c][torch.randperm(len(self.members[c]), generator=self.generator)[: k + q]]
+                self.members[c][torch.randperm(len(self.members[c]), generator=self.generator)[:need]]
                 for c in self.bins[torch.arange(n), row].tolist()
             ])
             for row in picks
         ])  # [B, N, K+Q]; row j of every task is a character of bin j
         if self.shuffled:  # the mutually-exclusive control: the same characters, labels dealt anew per task
             indices = torch.stack([task[torch.randperm(n, generator=self.generator)] for task in indices])
-        images = to_float(self.split.images[indices.flatten()], self.preprocessing).view(
-            *indices.shape, *self.split.images.shape[1:]
-        )
-        labels = torch.arange(n)
-        return TaskBatch(
-            support_x=images[:, :, :k].flatten(1, 2),
-            support_y=labels.repeat_interleave(k).expand(batch_size, -1),
-            query_x=images[:, :, k:].flatten(1, 2),
-            query_y=labels.repeat_interleave(q).expand(batch_size, -1),
-            ways=n,
-        )
+        return indices
 
 
 def memorisation_probe(learner, tasks: BinnedTasks, count: int, seed: int) -> tuple[EvalResult, EvalResult]:

@@ -138,3 +138,16 @@ def test_float_copy_and_uint8_paths_give_the_same_batches(monkeypatch):
     a, b = converted_once.sample(4), per_batch.sample(4)
     assert torch.allclose(a.support_x, b.support_x) and torch.allclose(a.query_x, b.query_x)
     assert torch.equal(a.query_y, b.query_y)
+
+
+def test_a_subclass_can_draw_its_own_tasks_and_keep_the_batching():
+    class FirstClasses(EpisodeSampler):
+        def draw_indices(self, batch_size: int) -> torch.Tensor:  # classes 0..N-1 in order, first images
+            per_class = torch.arange(self.shape.shots + self.shape.queries)
+            return torch.stack([per_class + 6 * c for c in range(self.shape.ways)]).expand(batch_size, -1, -1)
+
+    shape = EpisodeShape(ways=2, shots=1, queries=2)
+    batch = FirstClasses(make_split(), shape, preprocessing=PRE, seed=0).sample(3)
+    assert image_ids(batch.support_x).tolist() == [[0, 6]] * 3
+    assert image_ids(batch.query_x).tolist() == [[1, 2, 7, 8]] * 3
+    assert batch.query_y[0].tolist() == [0, 0, 1, 1]
