@@ -314,6 +314,11 @@ class GradientLearner(MetaLearner):
                 (loss / len(batch)).backward()  # one task's graph at a time: memory stays flat in the batch size
                 per_task.append((loss.detach(), accuracy))
             losses, accuracies = (torch.stack(column) for column in zip(*per_task))
+        return self.finish_meta_step(losses, accuracies)
+
+    def finish_meta_step(self, losses: Tensor, accuracies: Tensor) -> StepOutput:
+        """Backpropagate the regularizers' outer penalty and report the step, once the
+        per-task query losses (detached ``[B]``) have put their meta-gradient in ``.grad``."""
         penalty = self.outer_penalty()
         if isinstance(penalty, Tensor) and penalty.requires_grad:
             penalty.backward()

@@ -57,8 +57,4 @@ class Reptile(GradientLearner):
                 accuracies.append((logits.argmax(1) == batch.query_y[i]).float().mean())
         for name, param in trained.items():
             param.grad = deltas[name] if param.grad is None else param.grad + deltas[name]
-        penalty = self.outer_penalty()
-        if isinstance(penalty, torch.Tensor) and penalty.requires_grad:
-            penalty.backward()
-        mean_loss = torch.stack(losses).mean() + (penalty.detach() if isinstance(penalty, torch.Tensor) else penalty)
-        return StepOutput(loss=float(mean_loss), accuracy=float(torch.stack(accuracies).mean()))
+        return self.finish_meta_step(torch.stack(losses), torch.stack(accuracies))
