@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
+from autometa.data import Dataset, Preprocessing, SplitData, split_by_group
 from autometa.errors import DataError
 
 FILES = ("train", "test", "meta")
@@ -51,15 +51,12 @@ class _Cifar100Split(Dataset):
         root = Path(self.options.root or cache_dir / "cifar100")
         images, fine, coarse, fine_names, coarse_names = read_cifar100(root, download=self.options.download)
         coarse_of = dict(zip(fine.tolist(), coarse.tolist()))  # each class has one super-class
-        groups = [coarse_names[coarse_of[c]] for c in range(len(fine_names))]
-        split_of = {c: self.split_of(fine_names[c], groups[c]) for c in range(len(fine_names))}
-        splits = []
-        for split in ("train", "val", "test"):
-            chosen = [c for c in range(len(fine_names)) if split_of[c] == split]
-            splits.append(ImageClasses.from_classes(
-                [(fine_names[c], groups[c], images[torch.from_numpy(fine == c)]) for c in chosen]
-            ))
-        return SplitData(*splits, preprocessing=Preprocessing(channels=3, image_size=32, ink="n/a"))
+        classes = [
+            (name, coarse_names[coarse_of[c]], images[torch.from_numpy(fine == c)]) for c, name in enumerate(fine_names)
+        ]
+        return SplitData(
+            *split_by_group(classes, self.split_of), preprocessing=Preprocessing(channels=3, image_size=32, ink="n/a")
+        )
 
     @abstractmethod
     def split_of(self, fine_name: str, coarse_name: str) -> str:

@@ -10,6 +10,7 @@ is flat) are dealt to meta-train/val/test by a seeded shuffle.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +20,7 @@ from pydantic import Field
 
 from autometa.data import SPLITS, Dataset, Preprocessing, SplitData, assign_groups, cache_key, cached, split_by_group
 from autometa.errors import DataError
-from autometa.image_files import decode_image, is_image
+from autometa.image_files import IMAGE_EXTENSIONS, decode_image, is_image
 
 _VERSION = 1
 
@@ -52,7 +53,7 @@ class ImageFolder(Dataset):
         if not files:
             raise DataError(
                 f"image_folder: no images found under {root}; expected {root}/<class>/<image>.jpg "
-                f"(extensions: png, jpg, jpeg, bmp, gif, webp, tif)"
+                f"(extensions: {', '.join(e.lstrip('.') for e in IMAGE_EXTENSIONS)})"
             )
         split_of = self._split_of(files)
         stamp = sorted((name, len(paths), max(p.stat().st_mtime_ns for p in paths)) for name, paths in files.items())
@@ -65,9 +66,7 @@ class ImageFolder(Dataset):
         if self.options.split_file is not None:
             return read_split_file(self.options.split_file, list(files))
         groups = {name: group_of(name) for name in files}
-        sizes: dict[str, int] = {}
-        for group in groups.values():
-            sizes[group] = sizes.get(group, 0) + 1
+        sizes = Counter(groups.values())
         if len(sizes) < 3:  # flat folder (or too few groups): deal classes one by one
             groups = {name: name for name in files}
             sizes = dict.fromkeys(files, 1)
@@ -96,7 +95,7 @@ def class_files(root: Path) -> dict[str, list[Path]]:
 
 
 def group_of(class_name: str) -> str:
-    return class_name.rsplit("/", 1)[0] if "/" in class_name else class_name
+    return class_name.rsplit("/", 1)[0]
 
 
 def read_split_file(path: Path, classes: list[str]) -> dict[str, str]:
