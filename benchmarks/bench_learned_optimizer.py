@@ -63,7 +63,7 @@ def main() -> None:
             )
             started = time.perf_counter()
             result = train(recipe, recipe.fixed_strategy(), data)
-            test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"))
+            test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"), result.device)
             seconds = time.perf_counter() - started
             results[f"{rule} x{inner_steps}"] = {"test": test.mean, "ci95": test.ci95,
                                                  "tasks_per_second": round(result.tasks_per_second, 1),

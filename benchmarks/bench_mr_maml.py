@@ -37,7 +37,7 @@ import yaml
 
 from autometa.data import ImageClasses, Preprocessing, load_data
 from autometa.episodes import Episode, EpisodeSampler, fixed_episodes
-from autometa.evaluation import EvalResult, evaluate
+from autometa.evaluation import EvalResult, evaluate_learner
 from autometa.recipe import DataSection, EpisodeShape, Strategy
 from autometa.trainer import build_learner, make_optimizer
 
@@ -92,10 +92,10 @@ def memorisation_probe(learner, tasks: BinnedTasks, count: int, seed: int) -> tu
         episode = batch.episode(i)
         relabelled.append(Episode(episode.support_x, permutation[episode.support_y], episode.query_x,
                                   permutation[episode.query_y], episode.ways))
-    follows_support = evaluate(learner.predict, relabelled)
+    follows_support = evaluate_learner(learner, relabelled)
     memorised = [Episode(e.support_x, e.support_y, e.query_x, batch.episode(i).query_y, e.ways)
                  for i, e in enumerate(relabelled)]
-    follows_bins = evaluate(learner.predict, memorised)
+    follows_bins = evaluate_learner(learner, memorised)
     return follows_support, follows_bins
 
 
@@ -117,7 +117,7 @@ def run(name: str, strategy: Strategy, shuffled: bool, args: argparse.Namespace)
     started, curve, train_accuracy = time.perf_counter(), [], []
     for step in range(1, args.steps + 1):
         learner.train()
-        learner.set_training_progress(step / args.steps)
+        learner.set_training_progress((step - 1) / args.steps)  # as the trainer: 0 at the first step
         optimizer.zero_grad(set_to_none=True)
         output = learner.meta_step(tasks.sample(strategy.meta_batch_size))
         for regularizer in learner.regularizers:
@@ -125,16 +125,14 @@ def run(name: str, strategy: Strategy, shuffled: bool, args: argparse.Namespace)
         optimizer.step()
         train_accuracy.append(output.accuracy)
         if step % args.log_every == 0 or step == args.steps:
-            learner.eval()
-            novel = evaluate(learner.predict, watch).mean
+            novel = evaluate_learner(learner, watch).mean
             seen = sum(train_accuracy[-args.log_every:]) / len(train_accuracy[-args.log_every:])
             curve.append({"step": step, "train_tasks": round(seen, 4), "novel": round(novel, 4),
                           "seconds": round(time.perf_counter() - started)})
             print(f"[{name}] step {step}: training tasks {seen:.3f}, novel classes ({len(watch)} episodes) "
                   f"{novel:.3f}, {time.perf_counter() - started:.0f} s", flush=True)
     seconds = time.perf_counter() - started
-    learner.eval()
-    novel = evaluate(learner.predict, test)
+    novel = evaluate_learner(learner, test)
     fixed_labels = BinnedTasks(data.train, shape, data.preprocessing, seed=args.seed, per_bin=args.per_bin)
     follows_support, follows_bins = memorisation_probe(learner, fixed_labels, args.probe_tasks, seed=args.seed + 1)
     return {"name": name, "novel": novel.as_dict() | {"per_episode": None},
