@@ -28,9 +28,10 @@ from autometa.deploy import export_checkpoint, load_artifact, measure_latencies,
 from autometa.evaluation import split_episodes
 from autometa.recipe import dump_recipe, load_recipe
 from autometa.trainer import train
+from shared_data import OMNIGLOT_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
-OMNIGLOT = ROOT.parent / "shared" / "datasets" / "omniglot"
+OMNIGLOT = OMNIGLOT_ROOT
 
 
 def main() -> None:

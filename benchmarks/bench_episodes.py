@@ -16,15 +16,15 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from autometa.data import default_cache_dir, load_data
 from autometa.episodes import EpisodeSampler
 from autometa.recipe import DataSection, EpisodeShape
+from shared_data import OMNIGLOT_ROOT
 
-OMNIGLOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "omniglot"
+OMNIGLOT = OMNIGLOT_ROOT
 
 
 def time_sampling(sampler: EpisodeSampler, batch_size: int, batches: int) -> tuple[list[float], list[float]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import torch
 
@@ -22,8 +21,9 @@ from autometa.episodes import Episode, fixed_episodes
 from autometa.evaluation import evaluate
 from autometa.recipe import DataSection, EpisodeShape
 from autometa_plugins.datasets.glyphs import GlyphsOptions, render_glyphs
+from shared_data import OMNIGLOT_ROOT
 
-OMNIGLOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "omniglot"
+OMNIGLOT = OMNIGLOT_ROOT
 
 
 def nearest_neighbour_logits(episode: Episode) -> torch.Tensor:

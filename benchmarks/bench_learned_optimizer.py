@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 import yaml
@@ -23,9 +22,10 @@ from autometa.data import load_data
 from autometa.evaluation import evaluate_learner, split_episodes
 from autometa.recipe import DataSection, EvaluationSection, Recipe, TrainingSection
 from autometa.trainer import train
+from shared_data import OMNIGLOT_ROOT
 
 #: The shared Omniglot small sets, read in place.
-OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
+OMNIGLOT = {"omniglot": {"root": str(OMNIGLOT_ROOT)}}
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import torch
 
@@ -24,8 +23,9 @@ from autometa.data import load_data
 from autometa.evaluation import evaluate_learner, split_episodes
 from autometa.recipe import Recipe
 from autometa.trainer import train
+from shared_data import OMNIGLOT_ROOT
 
-OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot"
+OMNIGLOT = OMNIGLOT_ROOT
 DATASET = {
     "omniglot": {
         "root": str(OMNIGLOT),

@@ -40,9 +40,10 @@ from autometa.episodes import Episode, EpisodeSampler, fixed_episodes
 from autometa.evaluation import EvalResult, evaluate_learner
 from autometa.recipe import DataSection, EpisodeShape, Strategy
 from autometa.trainer import build_learner, make_optimizer
+from shared_data import OMNIGLOT_ROOT
 
 #: The shared Omniglot small sets, read in place.
-OMNIGLOT = {"omniglot": {"root": str(Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot")}}
+OMNIGLOT = {"omniglot": {"root": str(OMNIGLOT_ROOT)}}
 
 
 class BinnedTasks(EpisodeSampler):

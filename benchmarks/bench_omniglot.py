@@ -32,8 +32,9 @@ from autometa.data import load_data
 from autometa.evaluation import evaluate_learner, split_episodes
 from autometa.recipe import Recipe
 from autometa.trainer import train
+from shared_data import OMNIGLOT_ROOT
 
-OMNIGLOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "omniglot"
+OMNIGLOT = OMNIGLOT_ROOT
 DATASET_OPTIONS = {
     "root": str(OMNIGLOT),
     "train": ["images_background_small1"],
