@@ -168,7 +168,7 @@ class GradientLearner(MetaLearner):
     supports_per_step_bn: ClassVar[bool] = True
 
     def __init__(self, options, backbone: nn.Module, ways: int, registry: Any = None, regularizers: list | None = None):
-        super().__init__(options, backbone, ways, registry, regularizers)
+        super().__init__(options, backbone, ways, registry)
         if options.per_step_bn and not self.supports_per_step_bn:
             raise RecipeError(f"learner {self.name}: per_step_bn is not supported by this learner; set per_step_bn: false")
         if options.batched and (options.per_step_bn or options.compile):
@@ -176,9 +176,10 @@ class GradientLearner(MetaLearner):
                 f"learner {self.name}: batched cannot be combined with per_step_bn or compile; set batched: false"
             )
         use_batch_statistics(backbone)
-        self.meta_only: set[str] = set().union(*(r.meta_only_parameters(self) for r in self.regularizers))
         features = backbone.out_features
         self.head = nn.Linear(features, ways) if options.head_init == "learned" else None
+        self.attach_regularizers(regularizers or [])  # once the head exists, so they can reach it too
+        self.meta_only: set[str] = set().union(*(r.meta_only_parameters(self) for r in self.regularizers))
         self.step_norms = PerStepBatchNorm(backbone, options.inner_steps + 1) if options.per_step_bn else None
         if registry is None:
             from autometa.plugins import get_registry
@@ -275,17 +276,25 @@ class GradientLearner(MetaLearner):
             support = support.detach()
 
         def head_loss(current: Params, buffers: Params, step: int) -> Tensor:
-            return F.cross_entropy(F.linear(support, current["head.weight"], current["head.bias"]), support_y)
+            return F.cross_entropy(self.head_logits(current, support), support_y)
 
         adapted = inner_loop(
             head_loss, params, self.inner_optimizer, steps, first_order=first_order, regularizers=self.regularizers
         )
-        return adapted, lambda query_x: F.linear(
-            self.features(params, self.step_buffers(0), query_x), adapted["head.weight"], adapted["head.bias"]
-        )
+        return adapted, lambda query_x: self.head_logits(adapted, self.features(params, self.step_buffers(0), query_x))
+
+    def head_logits(self, params: Params, features: Tensor) -> Tensor:
+        """The linear head with the weights in ``params``.
+
+        A learned head runs through the ``head`` module, so a regularizer that
+        changed that module (MR-MAML's stochastic head) takes effect in every task.
+        """
+        if self.head is None:
+            return F.linear(features, params["head.weight"], params["head.bias"])
+        return functional_call(self.head, {"weight": params["head.weight"], "bias": params["head.bias"]}, (features,))
 
     def _logits(self, params: Params, buffers: Params, images: Tensor) -> Tensor:
-        return F.linear(self.features(params, buffers, images), params["head.weight"], params["head.bias"])
+        return self.head_logits(params, self.features(params, buffers, images))
 
     def task_loss(
         self, support_x: Tensor, support_y: Tensor, query_x: Tensor, query_y: Tensor, ways: int, first_order: bool

@@ -38,7 +38,12 @@ class MetaLearner(Component, nn.Module):
         self.options = options
         self.backbone = backbone
         self.ways = ways
-        self.regularizers = list(regularizers or [])
+        self.attach_regularizers(regularizers or [])
+
+    def attach_regularizers(self, regularizers: list) -> None:
+        """Attach the strategy's regularizers. A learner that builds modules they may change
+        (a gradient learner's head) passes none to ``__init__`` and calls this once those exist."""
+        self.regularizers = list(regularizers)
         for regularizer in self.regularizers:
             regularizer.attach(self)
 

@@ -26,7 +26,8 @@ class Regularizer(Component):
 
         Gradient-based learners leave these at their meta-learned values in every
         task, e.g. MR-MAML's stochastic layers, whose KL bottleneck only means
-        something if the inner loop cannot rewrite them.
+        something if the inner loop cannot rewrite them. A parameter no task can do
+        without (a gradient learner's head) is adapted whatever this returns.
         """
         return set()
 

@@ -230,3 +230,22 @@ def test_mr_maml_deployable_predictor_of_a_real_learner_has_plain_layers():
     onehot = torch.nn.functional.one_hot(episode.support_y, episode.ways).float()
     learner.eval()
     assert predictor(episode.support_x, onehot, episode.query_x).shape == (4, 2)
+
+
+def test_mr_maml_can_make_a_learned_head_init_stochastic_and_it_is_still_adapted():
+    """The head init is the one part of classic MAML that can hold a fixed label assignment."""
+    strategy = tiny_strategy({"maml": {"head_init": "learned"}}, [{"mr_maml": {"layers": ["head"], "beta": 0.0}}])
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    assert isinstance(learner.head, StochasticLinear)
+    assert not any(isinstance(m, StochasticConv2d) for m in learner.modules())
+    assert {"head.weight", "head.bias"} <= adapted_names(strategy)  # the task's classifier is always adapted
+
+    episode = tiny_batch().episode(0)
+    learner.train()
+    first = learner.predict(episode)
+    torch.testing.assert_close(learner.predict(episode), first)  # one sample per meta-step
+    learner.regularizers[0].before_update(learner)
+    assert not torch.equal(learner.predict(episode), first)
+
+    learner.meta_step(tiny_batch())  # beta 0: only the task loss reaches the head's posterior scale
+    assert learner.head.weight_log_std.grad is not None and learner.head.weight_log_std.grad.abs().sum() > 0

@@ -20,6 +20,16 @@ so the inner loop cannot rewrite what the KL term bounds, and the task must be
 solved by adapting the remaining parameters (the head, batch-norm parameters,
 layers not chosen). ``adapt_stochastic: true`` lets the inner loop adapt them too.
 
+Where to put the bottleneck: the pattern ``head`` chooses classic MAML's learned
+head init (``head_init: learned``), which stays adapted in every task (it is the
+task's classifier) but is drawn from its posterior. That is where a fixed
+class-to-label assignment is stored: from a zero head, one gradient step gives
+logits that permute with the support labels whatever the rest of the network is,
+so the other weights cannot encode which label a class has. The prior's mean,
+zero, is that memorisation-free head; the KL term prices every nat the head init
+keeps about the training labels. Bounding only the backbone leaves the head free
+to read the assignment off generic features (BENCHMARKS.md measures both).
+
 One weight sample is drawn per meta-step (in ``before_update``, for the next
 one) and shared by every forward pass of it, so the support and the query pass
 of a task see the same network. The paper draws one sample per task; one per
@@ -106,7 +116,8 @@ class MRMAML(Regularizer):
     class Options(PluginOptions):
         layers: list[str] = Field(
             default_factory=lambda: ["backbone.*"],
-            description="glob patterns over the learner's module names choosing the Conv2d/Linear layers made stochastic",
+            description="glob patterns over the learner's module names choosing the Conv2d/Linear layers made "
+            "stochastic; 'head' is a learned head init, where classic MAML memorises label assignments",
         )
         beta: float = Field(1e-4, ge=0, description="weight of KL(posterior || prior) in the meta-loss")
         prior_std: float = Field(
