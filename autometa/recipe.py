@@ -15,6 +15,7 @@ Only the ``strategy`` section may hold search nodes: it is the search space.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -173,6 +174,17 @@ class Recipe(Section):
 # --------------------------------------------------------------------------- loading
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number (YAML 1.2) instead of a string (YAML 1.1)."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read, parse and fully validate a recipe file."""
     path = Path(path)
@@ -185,8 +197,8 @@ def load_recipe(path: str | Path) -> Recipe:
 def parse_recipe(text: str, filename: str = "<recipe>") -> Recipe:
     """Parse and validate recipe text; errors name ``filename`` and the line."""
     try:
-        data = yaml.safe_load(text)
-        lines = _line_numbers(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.load(text, Loader=RecipeLoader)
+        lines = _line_numbers(yaml.compose(text, Loader=RecipeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{filename}:{mark.line + 1}" if mark else filename

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 from pydantic import Field
 
 from autometa import plugins
 from autometa.components import PluginOptions
 from autometa.errors import RecipeError
 from autometa.hookspecs import hookimpl
-from autometa.recipe import Strategy, load_recipe, parse_recipe
+from autometa.recipe import RecipeLoader, Strategy, load_recipe, parse_recipe
 from autometa.space import FixedSuggester
 
 
@@ -109,6 +110,14 @@ def test_good_recipe_validates_and_resolves():
     assert strategy.learner.options == {"inner_steps": 4, "inner_lr": 0.3}
     assert strategy.backbone.options == {"width": 64}
     assert strategy.train_episodes.ways == 10
+
+
+def test_exponent_notation_is_a_number_even_without_a_decimal_point():
+    """YAML 1.1 (PyYAML's default) reads 1e-4 as a string, which broke search ranges."""
+    recipe = parse_recipe(GOOD.replace("[0.0001, 0.01]", "[1e-4, 1E-2]"), "good.yaml")
+    assert recipe.strategy["outer_lr"] == {"log_uniform": [0.0001, 0.01]}
+    values = yaml.load("a: -2.5E+3\nb: 1e5\nc: '1e-4'\nd: e5\ne: 7", Loader=RecipeLoader)
+    assert values == {"a": -2500.0, "b": 100000.0, "c": "1e-4", "d": "e5", "e": 7}
 
 
 def test_fixed_strategy_refuses_a_search_space():
