@@ -249,3 +249,16 @@ def test_mr_maml_can_make_a_learned_head_init_stochastic_and_it_is_still_adapted
 
     learner.meta_step(tiny_batch())  # beta 0: only the task loss reaches the head's posterior scale
     assert learner.head.weight_log_std.grad is not None and learner.head.weight_log_std.grad.abs().sum() > 0
+
+
+def test_mr_maml_stochastic_head_deploys_its_posterior_mean():
+    strategy = tiny_strategy({"anil": {"head_init": "learned"}}, [{"mr_maml": {"layers": ["head"]}}])
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    with torch.no_grad():
+        learner.head.weight.normal_()  # a head init far from zero, so a wrong head would show
+    predictor = learner.deployable_predictor()
+    assert not any(isinstance(m, StochasticLinear) for m in predictor.modules())
+    episode = tiny_batch().episode(0)
+    onehot = torch.nn.functional.one_hot(episode.support_y, episode.ways).float()
+    learner.eval()
+    torch.testing.assert_close(predictor(episode.support_x, onehot, episode.query_x), learner.predict(episode))
