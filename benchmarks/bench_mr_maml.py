@@ -17,16 +17,19 @@ Each run reports, with 95% CIs:
   often the prediction follows the *support* labels (adaptation) and how often
   it follows the *memorised* bin labels (memorisation).
 
-Runs (plain MAML, then MR-MAML at each ``--betas``) share the seed, the task
-stream and the test episodes, and run in parallel processes (``--jobs``), one
-torch thread each.
+Runs (plain MAML, the shuffled-label control, then MR-MAML for every
+``--layer-sets`` x ``--betas`` x ``--modes``) share the seed, the task stream and
+the test episodes, and run in parallel processes (``--jobs``), one torch thread
+each. By default every training character is dealt into the bins (9 per bin with
+the omniglot data set's default split).
 
-    nice python benchmarks/bench_mr_maml.py --control --betas 1e-3 --modes meta_only adapted --jobs 4
+    nice python benchmarks/bench_mr_maml.py --control --layer-sets head 'backbone.*' --betas 1e-4 1e-3 1e-2 --jobs 8
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -146,9 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=yaml.safe_load, default=OMNIGLOT, help="data set reference, as in a recipe")
     parser.add_argument("--ways", type=int, default=20)
-    parser.add_argument("--per-bin", type=int, default=3,
+    parser.add_argument("--per-bin", type=int, default=0,
                         help="training characters per label bin (0: all of them, dealt evenly)")
-    parser.add_argument("--steps", type=int, default=1000, help="meta-updates per learner")
+    parser.add_argument("--steps", type=int, default=2000, help="meta-updates per learner")
     parser.add_argument("--meta-batch", type=int, default=4)
     parser.add_argument("--inner-lr", type=float, default=0.4)
     parser.add_argument("--inner-steps", type=int, default=1)
@@ -157,6 +160,9 @@ def main() -> None:
     parser.add_argument("--outer-lr", type=float, default=3e-3)
     parser.add_argument("--width", type=int, default=32, help="conv4 width")
     parser.add_argument("--betas", type=float, nargs="*", default=[1e-3], help="MR-MAML KL weights to run")
+    parser.add_argument("--layer-sets", nargs="+", default=["head"],
+                        help="MR-MAML variants by stochastic layers: '+'-joined glob patterns over module names, e.g. "
+                        "'head' (the learned head init), 'backbone.*', 'head+backbone.*'")
     parser.add_argument("--init-std", type=float, default=0.05, help="MR-MAML initial posterior std")
     parser.add_argument("--modes", nargs="+", default=["meta_only"], choices=["meta_only", "adapted"],
                         help="MR-MAML's stochastic layers: meta-parameters only (the paper) and/or adapted too")
@@ -181,11 +187,11 @@ def main() -> None:
     runs = {} if args.no_maml else {"maml": (Strategy(**base), False)}
     if args.control:
         runs["maml, control: shuffled labels"] = (Strategy(**base), True)
-    for beta in args.betas:
-        for mode in args.modes:
-            mr = {"mr_maml": {"beta": beta, "init_std": args.init_std, "prior_std": args.prior_std,
-                              "adapt_stochastic": mode == "adapted"}}
-            runs[f"mr_maml beta={beta:g} {mode}"] = (Strategy(**base, regularizers=[mr]), False)
+    for layer_set, beta, mode in itertools.product(args.layer_sets, args.betas, args.modes):
+        mr = {"mr_maml": {"layers": layer_set.split("+"), "beta": beta, "init_std": args.init_std,
+                          "prior_std": args.prior_std, "adapt_stochastic": mode == "adapted"}}
+        name = f"mr_maml {layer_set} beta={beta:g}" + (" adapted" if mode == "adapted" else "")
+        runs[name] = (Strategy(**base, regularizers=[mr]), False)
 
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(run, name, strategy, shuffled, args) for name, (strategy, shuffled) in runs.items()]

@@ -23,7 +23,7 @@ layers not chosen). ``adapt_stochastic: true`` lets the inner loop adapt them to
 Where to put the bottleneck: the pattern ``head`` chooses classic MAML's learned
 head init (``head_init: learned``), which stays adapted in every task (it is the
 task's classifier) but is drawn from its posterior. That is where a fixed
-class-to-label assignment is stored: from a zero head, one gradient step gives
+class-to-label assignment is stored: from a zero head, gradient steps give
 logits that permute with the support labels whatever the rest of the network is,
 so the other weights cannot encode which label a class has. The prior's mean,
 zero, is that memorisation-free head; the KL term prices every nat the head init
