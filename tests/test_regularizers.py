@@ -124,7 +124,7 @@ def test_mr_maml_exports_plain_layers_without_touching_the_learner():
 
 
 def test_mr_maml_names_the_problem_when_no_layer_matches():
-    with pytest.raises(PluginError, match="no Conv2d or Linear layer .* matches"):
+    with pytest.raises(PluginError, match=r"no Conv2d or Linear layer .* matches.*layers: backbone.0, backbone.3, head\)"):
         build("mr_maml", layers=["encoder.*"]).attach(TinyLearner())
 
 

@@ -142,9 +142,10 @@ class MRMAML(Regularizer):
             if type(module) in STOCHASTIC and any(fnmatch.fnmatchcase(name, p) for p in self.options.layers)
         ]
         if not chosen:
+            candidates = [name for name, module in learner.named_modules() if type(module) in STOCHASTIC]
             raise PluginError(
                 f"mr_maml: no Conv2d or Linear layer of the learner matches layers={self.options.layers}; "
-                "use patterns such as 'backbone.*' (see 'autometa plugins list')"
+                f"use patterns such as 'backbone.*' (this learner's layers: {', '.join(candidates) or 'none'})"
             )
         for _, module in chosen:
             make_stochastic(module, self.options.init_std)
