@@ -1,8 +1,10 @@
-"""Errors a user can fix.
+"""Errors a user can fix, each with the exit code the command ends with.
 
 Anything raised as an :class:`AutometaError` is printed by the CLI as one line
-(no traceback unless ``--debug``) and ends the command with its ``exit_code``.
-The message should name the problem *and* the fix.
+(no traceback unless ``--debug``) and ends the command with its ``exit_code``:
+2 for input the user must change (recipe, data, plugin, storage), 1 for a run
+that failed (training diverged, export failed), 130 for Ctrl-C. The message
+names the problem *and* the fix.
 """
 
 from __future__ import annotations
@@ -26,7 +28,23 @@ class DataError(AutometaError):
     """A data set is missing, unreadable, or too small for the episode shape."""
 
 
+class RunDirectoryError(AutometaError):
+    """A run directory or its study storage cannot be used as asked."""
+
+
 class TrainingError(AutometaError):
     """Training stopped for a reason the user can act on (e.g. the loss diverged)."""
 
     exit_code = 1
+
+
+class ExportError(AutometaError):
+    """An exported predictor failed its verification (logit mismatch or fresh-process load)."""
+
+    exit_code = 1
+
+
+class SearchInterrupted(AutometaError):
+    """Ctrl-C: the study is saved; the same command resumes it."""
+
+    exit_code = 130

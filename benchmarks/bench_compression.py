@@ -21,14 +21,14 @@ import json
 import time
 from pathlib import Path
 
-from autometa.components import ComponentRef
-from autometa.compression import compress_run
-from autometa.data import load_data
-from autometa.deploy import export_checkpoint, load_artifact, measure_latencies, predictor_inputs
-from autometa.evaluation import split_episodes
-from autometa.recipe import dump_recipe, load_recipe
-from autometa.trainer import train
 from shared_data import OMNIGLOT_ROOT
+
+from autometa.components import ComponentRef
+from autometa.data import load_data
+from autometa.deploy import compress_run, export_checkpoint, load_artifact, measure_latencies, predictor_inputs
+from autometa.learning import split_episodes, train
+from autometa.plugins import default_host
+from autometa.recipe import dump_recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 OMNIGLOT = OMNIGLOT_ROOT
@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     scaled = lambda steps: max(1, round(steps * args.scale))  # noqa: E731
 
-    recipe = load_recipe(ROOT / "recipes" / "compression-first.yaml")
+    recipe = load_recipe(ROOT / "recipes" / "compression-first.yaml", default_host().registry)
     dataset = ComponentRef("omniglot", {**recipe.data.dataset.options, "root": str(OMNIGLOT)})
     recipe = recipe.model_copy(
         update={
@@ -67,23 +67,23 @@ def main() -> None:
     run_dir = args.out
     (run_dir / "best").mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.yaml").write_text(dump_recipe(recipe), encoding="utf-8")
-    data = load_data(recipe.data)
+    data = load_data(recipe.data, default_host().registry)
 
     start = time.perf_counter()
-    result = train(recipe, recipe.fixed_strategy(), data, workdir=run_dir / "best")
+    result = train(recipe, recipe.fixed_strategy(), data, default_host().registry, workdir=run_dir / "best")
     train_s = time.perf_counter() - start
     print(f"teacher: {result.steps} meta-steps in {train_s:.0f} s, validation {result.val}", flush=True)
 
     start = time.perf_counter()
-    artifacts = compress_run(run_dir, recipe=recipe)
+    artifacts = compress_run(run_dir, default_host().registry, recipe=recipe)
     compress_s = time.perf_counter() - start
     card = json.loads((artifacts / "model_card.json").read_text())
     print((artifacts / "model_card.md").read_text())
 
     # Side by side (calls in turn): the uncompressed winner and the compressed predictor, both as shipped (.pt2).
-    original_file = export_checkpoint(run_dir / "best" / "checkpoint.pt", ["torch_export"], run_dir / "uncompressed")[0]
-    original = load_artifact(run_dir / "uncompressed" / original_file.file)
-    compressed = load_artifact(artifacts / "predictor.pt2")
+    original_file = export_checkpoint(run_dir / "best" / "checkpoint.pt", ["torch_export"], default_host().registry, run_dir / "uncompressed")[0]
+    original = load_artifact(run_dir / "uncompressed" / original_file.file, default_host().registry)
+    compressed = load_artifact(artifacts / "predictor.pt2", default_host().registry)
     inputs = predictor_inputs(split_episodes(recipe, data, "test")[0])
     before, after = measure_latencies([original, compressed], inputs, runs=args.latency_calls)
 

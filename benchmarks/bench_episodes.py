@@ -18,11 +18,11 @@ import statistics
 import time
 
 import torch
-
-from autometa.data import default_cache_dir, load_data
-from autometa.episodes import EpisodeSampler
-from autometa.recipe import DataSection, EpisodeShape
 from shared_data import OMNIGLOT_ROOT
+
+from autometa.data import EpisodeSampler, default_cache_dir, load_data
+from autometa.plugins import default_host
+from autometa.recipe import DataSection, EpisodeShape
 
 OMNIGLOT = OMNIGLOT_ROOT
 
@@ -52,7 +52,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f}; milliseconds per sample(32)")
     print(f"{'data':16} {'shape':9} {'threads':>7} {'wall median':>11} {'p10':>6} {'p90':>6} {'CPU median':>10}")
     for data_name, section in datasets.items():
-        data = load_data(section, cache_dir=default_cache_dir())
+        data = load_data(section, default_host().registry, cache_dir=default_cache_dir())
         for shape_name, shape in shapes.items():
             for threads in (1, 2):
                 torch.set_num_threads(threads)

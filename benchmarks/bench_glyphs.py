@@ -15,13 +15,13 @@ import os
 import time
 
 import torch
+from shared_data import OMNIGLOT_ROOT
 
-from autometa.data import SPLITS, SplitData, load_data
-from autometa.episodes import Episode, fixed_episodes
-from autometa.evaluation import evaluate
+from autometa.data import SPLITS, Episode, SplitData, fixed_episodes, load_data
+from autometa.learning import evaluate
+from autometa.plugins import default_host
 from autometa.recipe import DataSection, EpisodeShape
 from autometa_plugins.datasets.glyphs import GlyphsOptions, render_glyphs
-from shared_data import OMNIGLOT_ROOT
 
 OMNIGLOT = OMNIGLOT_ROOT
 
@@ -54,7 +54,7 @@ def main() -> None:
           f"images per class {int(glyphs.train.images_per_class().min())}")
     baseline(glyphs, "glyphs")
     if (OMNIGLOT / "images_background_small1.zip").is_file():
-        baseline(load_data(DataSection(dataset={"omniglot": {"root": str(OMNIGLOT)}})), "omniglot small sets")
+        baseline(load_data(DataSection(dataset={"omniglot": {"root": str(OMNIGLOT)}}), default_host().registry), "omniglot small sets")
 
 
 if __name__ == "__main__":

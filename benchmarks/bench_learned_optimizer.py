@@ -17,12 +17,12 @@ import time
 
 import torch
 import yaml
+from shared_data import OMNIGLOT_ROOT
 
 from autometa.data import load_data
-from autometa.evaluation import evaluate_learner, split_episodes
+from autometa.learning import evaluate_learner, split_episodes, train
+from autometa.plugins import default_host
 from autometa.recipe import DataSection, EvaluationSection, Recipe, TrainingSection
-from autometa.trainer import train
-from shared_data import OMNIGLOT_ROOT
 
 #: The shared Omniglot small sets, read in place.
 OMNIGLOT = {"omniglot": {"root": str(OMNIGLOT_ROOT)}}
@@ -40,7 +40,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(1)  # the benchmark machine's 2 cores are shared
-    data = load_data(DataSection(dataset=args.data))
+    data = load_data(DataSection(dataset=args.data), default_host().registry)
     results = {}
     for inner_steps in args.inner_steps:
         for rule in ("sgd", "learned"):
@@ -62,7 +62,7 @@ def main() -> None:
                 training=TrainingSection(meta_steps=args.steps, eval_every=args.steps, checkpoint_every=args.steps),
             )
             started = time.perf_counter()
-            result = train(recipe, recipe.fixed_strategy(), data)
+            result = train(recipe, recipe.fixed_strategy(), data, default_host().registry)
             test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"), result.device)
             seconds = time.perf_counter() - started
             results[f"{rule} x{inner_steps}"] = {"test": test.mean, "ci95": test.ci95,

@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.episodes import TaskBatch
-from autometa.plugins import get_registry
+from autometa.data import TaskBatch
+from autometa.plugins import default_host
 
 INNER_LR = 0.4
 
@@ -97,10 +97,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    registry = get_registry()
+    registry = default_host().registry
     backbone = registry.create("backbone", {"conv4": {"width": 64}}, in_channels=1, image_size=28)
     options = {"inner_steps": 1, "inner_lr": INNER_LR, "head_init": "learned"}
-    eager = registry.create("learner", {"maml": options}, backbone=backbone, ways=5)
+    eager = registry.create("learner", {"maml": options}, backbone=backbone, ways=5, registry=registry)
     compiled = copy.deepcopy(eager)
     compiled.options = compiled.options.model_copy(update={"compile": True})
     baseline = Classifier(copy.deepcopy(eager.backbone), copy.deepcopy(eager.head))

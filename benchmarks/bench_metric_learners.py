@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from autometa.episodes import TaskBatch
-from autometa.plugins import get_registry
+from autometa.data import TaskBatch
+from autometa.plugins import default_host
 
 CANDIDATES: dict[str, tuple[str, dict]] = {
     "ProtoNet / Conv4-64": ("protonet", {"conv4": {"width": 64}}),
@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    registry = get_registry()
+    registry = default_host().registry
     batch = random_batch(args.meta_batch, ways=5, shots=1, queries=15, size=28)
     runs = {}
     for label, (learner_name, backbone_ref) in CANDIDATES.items():

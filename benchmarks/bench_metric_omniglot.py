@@ -18,12 +18,12 @@ import argparse
 import json
 
 import torch
+from shared_data import OMNIGLOT_ROOT
 
 from autometa.data import load_data
-from autometa.evaluation import evaluate_learner, split_episodes
+from autometa.learning import evaluate_learner, split_episodes, train
+from autometa.plugins import default_host
 from autometa.recipe import Recipe
-from autometa.trainer import train
-from shared_data import OMNIGLOT_ROOT
 
 OMNIGLOT = OMNIGLOT_ROOT
 DATASET = {
@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    data = load_data(make_recipe("protonet", args).data)
+    data = load_data(make_recipe("protonet", args).data, default_host().registry)
     print({name: data.split(name).num_classes for name in ("train", "val", "test")}, "classes", flush=True)
     lines = [
         "| learner | Conv4 width | meta-steps x tasks | 5-way 1-shot test accuracy (95% CI) | meta-train tasks/s | paper (full Omniglot) |",
@@ -85,7 +85,7 @@ def main() -> None:
     ]
     for label, name in LEARNERS.items():
         recipe = make_recipe(name, args)
-        result = train(recipe, recipe.fixed_strategy(), data)
+        result = train(recipe, recipe.fixed_strategy(), data, default_host().registry)
         test = evaluate_learner(result.learner, split_episodes(recipe, data, "test"), result.device)
         print(json.dumps({"learner": label, "test": test.mean, "ci95": test.ci95, "tasks_per_second": result.tasks_per_second}), flush=True)
         lines.append(

@@ -37,13 +37,12 @@ from pathlib import Path
 
 import torch
 import yaml
-
-from autometa.data import ImageClasses, Preprocessing, load_data
-from autometa.episodes import Episode, EpisodeSampler, fixed_episodes
-from autometa.evaluation import EvalResult, evaluate_learner
-from autometa.recipe import DataSection, EpisodeShape, Strategy
-from autometa.trainer import build_learner, make_optimizer
 from shared_data import OMNIGLOT_ROOT
+
+from autometa.data import Episode, EpisodeSampler, ImageClasses, Preprocessing, fixed_episodes, load_data
+from autometa.learning import EvalResult, build_learner, evaluate_learner, make_optimizer
+from autometa.plugins import default_host
+from autometa.recipe import DataSection, EpisodeShape, Strategy
 
 #: The shared Omniglot small sets, read in place.
 OMNIGLOT = {"omniglot": {"root": str(OMNIGLOT_ROOT)}}
@@ -106,7 +105,7 @@ def memorisation_probe(learner, tasks: BinnedTasks, count: int, seed: int) -> tu
 def run(name: str, strategy: Strategy, shuffled: bool, args: argparse.Namespace) -> dict:
     """Meta-train one learner on the binned tasks and score it (runs in its own process)."""
     torch.set_num_threads(1)  # the benchmark machine's 2 cores run one learner each
-    data = load_data(DataSection(dataset=args.data))
+    data = load_data(DataSection(dataset=args.data), default_host().registry)
     shape = strategy.train_episodes
     test_shape = EpisodeShape(ways=shape.ways, shots=shape.shots, queries=args.test_queries)
     test = fixed_episodes(data.test, test_shape, args.test_episodes, seed=args.seed,
@@ -116,7 +115,7 @@ def run(name: str, strategy: Strategy, shuffled: bool, args: argparse.Namespace)
                         shuffled=shuffled)
 
     torch.manual_seed(args.seed)
-    learner = build_learner(strategy, data.preprocessing)
+    learner = build_learner(strategy, data.preprocessing, default_host().registry)
     optimizer = make_optimizer(strategy, [p for p in learner.parameters() if p.requires_grad])
     started, curve, train_accuracy = time.perf_counter(), [], []
     for step in range(1, args.steps + 1):

@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 import torch
+from shared_data import OMNIGLOT_ROOT
 
 from autometa.data import load_data
-from autometa.evaluation import evaluate_learner, split_episodes
+from autometa.learning import evaluate_learner, split_episodes, train
+from autometa.plugins import default_host
 from autometa.recipe import Recipe
-from autometa.trainer import train
-from shared_data import OMNIGLOT_ROOT
 
 OMNIGLOT = OMNIGLOT_ROOT
 DATASET_OPTIONS = {
@@ -99,7 +99,7 @@ def run_one(label: str, ways: int, args: argparse.Namespace, data) -> dict:
     steps = max(1, round(budgets[ways] * args.scale))
     recipe = make_recipe(learner, ways, steps, args)
     started = time.perf_counter()
-    result = train(recipe, recipe.fixed_strategy(), data)
+    result = train(recipe, recipe.fixed_strategy(), data, default_host().registry)
     trained = time.perf_counter() - started
     episodes = split_episodes(recipe, data, "test")
     test = evaluate_learner(result.learner, episodes, result.device)
@@ -152,7 +152,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
-    data = load_data(make_recipe(LEARNERS["ProtoNet"][0], 5, 1, args).data)
+    data = load_data(make_recipe(LEARNERS["ProtoNet"][0], 5, 1, args).data, default_host().registry)
     print({name: data.split(name).num_classes for name in ("train", "val", "test")}, "classes", flush=True)
     rows = []
     for ways in args.ways:

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import yaml
 
+from autometa.plugins import default_host
 from autometa.recipe import load_recipe
-from autometa.search import run_search
-from autometa.search_report import pruning_savings
+from autometa.search import pruning_savings, run_search
 
 
 def run_variant(recipe_path: Path, workdir: Path, name: str, search_overrides: dict, training_overrides: dict) -> dict:
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, default_host().registry)
     data = recipe.model_dump(mode="json")
     data["name"] = name
     data["output_dir"] = str(workdir)
@@ -35,7 +35,7 @@ def run_variant(recipe_path: Path, workdir: Path, name: str, search_overrides: d
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     started = time.perf_counter()
-    summary = run_search(path, quiet=True)
+    summary = run_search(path, default_host(), quiet=True)
     seconds = time.perf_counter() - started
     trained, full = pruning_savings(summary.trials, data["training"]["meta_steps"])
     best = {t.number: t for t in summary.trials}[summary.best[0]]
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--meta-steps", type=int, default=None, help="per-trial budget (default: the recipe's)")
     parser.add_argument("--eval-every", type=int, default=None, help="validation interval (default: the recipe's)")
     args = parser.parse_args()
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe, default_host().registry)
     trials = args.trials or recipe.search.trials
     pruned = {"trials": trials, "pruner": args.pruner or recipe.search.pruner, "wilcoxon": True}
     training = {"meta_steps": args.meta_steps or recipe.training.meta_steps,

@@ -6,9 +6,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from autometa import Backbone
 from autometa.components import PluginOptions
 from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
-from autometa.networks import Backbone
 
 
 class NoiseBlobs(Dataset):

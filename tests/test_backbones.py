@@ -6,11 +6,11 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from autometa.plugins import get_registry
+from autometa.plugins import default_host
 
 
 def build(ref, channels: int, size: int):
-    return get_registry().create("backbone", ref, in_channels=channels, image_size=size)
+    return default_host().registry.create("backbone", ref, in_channels=channels, image_size=size)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 BLOBS_PLUGIN = """
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 from doubles import NoiseBlobs
 
 @hookimpl

@@ -8,20 +8,21 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from autometa import plugins, testing
+from autometa.authoring import testing
 from autometa.cli import app
+from autometa.plugins import default_host
 
 
 @pytest.fixture()
 def testing_plugin():
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN, "autometa (testing)")
+    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
     yield
-    plugins.unregister_plugin(testing.TESTING_PLUGIN)
+    default_host().unregister(testing.TESTING_PLUGIN)
 
 
 @pytest.mark.slow
 def test_search_compresses_exports_and_documents_the_winner(tmp_path, testing_plugin):
-    plugins.unregister_plugin(testing.TESTING_PLUGIN)  # run_tiny_search registers it itself
+    default_host().unregister(testing.TESTING_PLUGIN)  # run_tiny_search registers it itself
     summary = testing.run_tiny_search(
         tmp_path,
         {
@@ -30,7 +31,7 @@ def test_search_compresses_exports_and_documents_the_winner(tmp_path, testing_pl
             "exporter": "torch_export",
         },
     )
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN, "autometa (testing)")
+    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
     artifacts = summary.artifacts
     card = json.loads((artifacts / "model_card.json").read_text())
     stages = card["stages"]
@@ -58,11 +59,11 @@ def test_search_compresses_exports_and_documents_the_winner(tmp_path, testing_pl
 
 
 def test_compress_without_a_search_is_a_one_line_error(tmp_path):
-    from autometa.compression import compress_run
+    from autometa.deploy import compress_run
     from autometa.errors import AutometaError
 
     with pytest.raises(AutometaError, match="run 'autometa search'"):
-        compress_run(tmp_path)
+        compress_run(tmp_path, default_host().registry)
 
 
 def test_evaluate_rejects_an_unknown_artifact_format(tmp_path):
@@ -72,4 +73,4 @@ def test_evaluate_rejects_an_unknown_artifact_format(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"")
     with pytest.raises(AutometaError, match=r"no exporter reads '\.bin' files.*\.pt2"):
-        load_artifact(path)
+        load_artifact(path, default_host().registry)

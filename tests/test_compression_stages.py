@@ -7,41 +7,49 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autometa import plugins, testing
-from autometa.compression import STAGES, CompressionContext, compress, frozen_copy
-from autometa.data import load_data
-from autometa.deploy import count_flops, count_nonzero_parameters, count_parameters
-from autometa.episodes import EpisodeSampler, fixed_episodes
+from autometa.authoring import testing
+from autometa.data import EpisodeSampler, fixed_episodes, load_data
+from autometa.deploy import (
+    STAGES,
+    CompressionContext,
+    compress,
+    count_flops,
+    count_nonzero_parameters,
+    count_parameters,
+    frozen_copy,
+)
 from autometa.errors import RecipeError
+from autometa.learning import build_learner
+from autometa.plugins import default_host
 from autometa.recipe import CompressionSection, DataSection, EpisodeShape, Strategy
-from autometa.trainer import build_learner
 
 SHAPE = EpisodeShape(ways=2, shots=1, queries=2)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN, "autometa (testing)")
+    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
     try:
-        data = load_data(DataSection(dataset="tiny_patterns"), cache_dir=tmp_path_factory.mktemp("cache"))
+        data = load_data(DataSection(dataset="tiny_patterns"), default_host().registry, cache_dir=tmp_path_factory.mktemp("cache"))
     finally:
-        plugins.unregister_plugin(testing.TESTING_PLUGIN)
+        default_host().unregister(testing.TESTING_PLUGIN)
     strategy = Strategy(learner="protonet", backbone={"conv4": {"width": 16, "depth": 2}})
     torch.manual_seed(0)
-    predictor = build_learner(strategy, data.preprocessing).export_predictor().eval()
+    predictor = build_learner(strategy, data.preprocessing, default_host().registry).export_predictor().eval()
     sampler = EpisodeSampler(data.train, SHAPE, preprocessing=data.preprocessing, seed=0)
     context = CompressionContext(
         teacher=frozen_copy(predictor),
         sample_episode=lambda: sampler.sample(1).episode(0),
         val_episodes=list(fixed_episodes(data.val, SHAPE, 3, seed=0, preprocessing=data.preprocessing)),
         preprocessing=data.preprocessing,
+        registry=default_host().registry,
     )
     return predictor, context
 
 
 def run(kind: str, ref, setup):
     predictor, context = setup
-    return getattr(plugins.get_registry().create(kind, ref), STAGES[kind])(predictor, context)
+    return getattr(default_host().registry.create(kind, ref), STAGES[kind])(predictor, context)
 
 
 @pytest.mark.parametrize("importance", ["magnitude", "taylor"])
@@ -86,7 +94,7 @@ def test_distillation_moves_the_student_towards_the_teacher(setup, distiller):
     def gap(model):
         return (model.backbone(inputs[0]) - context.teacher.backbone(inputs[0])).pow(2).mean().item()
 
-    plugin = plugins.get_registry().create("distiller", {distiller: {"steps": 15, "lr": 3e-3, "alpha": 1.0}})
+    plugin = default_host().registry.create("distiller", {distiller: {"steps": 15, "lr": 3e-3, "alpha": 1.0}})
     out = plugin.distill(student, context)
     if distiller == "logits":
         kl = torch.nn.functional.kl_div
@@ -112,7 +120,7 @@ def test_student_backbone_must_fit_a_head_that_depends_on_the_feature_size(setup
     with_head = frozen_copy(predictor)
     features = with_head.backbone(context.example[0]).shape[-1]
     with_head.head.register_parameter("weight", torch.nn.Parameter(torch.zeros(3, features)))
-    plugin = plugins.get_registry().create("distiller", {"logits": {"steps": 1, "student_backbone": {"conv4": {"width": 4, "depth": 2}}}})
+    plugin = default_host().registry.create("distiller", {"logits": {"steps": 1, "student_backbone": {"conv4": {"width": 4, "depth": 2}}}})
     with pytest.raises(RecipeError, match="head expects"):
         plugin.distill(with_head, context)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autometa.data import SPLITS, default_cache_dir, load_data
-from autometa.episodes import fixed_episodes
+from autometa.data import SPLITS, default_cache_dir, fixed_episodes, load_data
+from autometa.plugins import default_host
 from autometa.recipe import DataSection, EpisodeShape
 from autometa_plugins.datasets.glyphs import GlyphsOptions, distort, render_glyphs
 
@@ -31,9 +31,9 @@ def small():
 
 def test_render_is_deterministic_cached_and_split_by_alphabet(small, tmp_path):
     section = DataSection(dataset={"glyphs": SMALL}, cache_dir=tmp_path)
-    again = load_data(section)  # an independent render, saved in the cache
+    again = load_data(section, default_host().registry)  # an independent render, saved in the cache
     assert len(list(tmp_path.glob("glyphs-v*-*.pt"))) == 1
-    cached = load_data(section)
+    cached = load_data(section, default_host().registry)
     for s in SPLITS:
         assert torch.equal(small.split(s).images, again.split(s).images)
         assert small.split(s).class_names == again.split(s).class_names
@@ -73,7 +73,7 @@ def test_nearest_neighbour_on_pixels_beats_chance_but_is_far_from_perfect(small)
 @pytest.mark.slow
 def test_default_glyphs_have_1000_classes_in_15_alphabets_and_an_honest_baseline():
     """The default render (cached in the user cache dir after the first run)."""
-    data = load_data(DataSection(dataset="glyphs"), cache_dir=default_cache_dir())
+    data = load_data(DataSection(dataset="glyphs"), default_host().registry, cache_dir=default_cache_dir())
     assert sum(data.class_counts().values()) >= 1000
     assert len(set().union(*(data.split(s).groups for s in SPLITS))) >= 15
     assert all((data.split(s).images_per_class() >= 14).all() for s in SPLITS)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from autometa.data import SPLITS, load_data
-from autometa.episodes import fixed_episodes
+from autometa.data import SPLITS, fixed_episodes, load_data
 from autometa.errors import DataError
+from autometa.plugins import default_host
 from autometa.recipe import DataSection, EpisodeShape
 
 OMNIGLOT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "omniglot"
@@ -26,7 +26,7 @@ def omniglot(tmp_path: Path, **options) -> DataSection:
 @pytest.fixture(scope="module")
 def small_sets(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
-    return load_data(DataSection(dataset={"omniglot": {"root": str(OMNIGLOT)}}, cache_dir=cache))
+    return load_data(DataSection(dataset={"omniglot": {"root": str(OMNIGLOT)}}, cache_dir=cache), default_host().registry)
 
 
 @needs_omniglot
@@ -72,15 +72,15 @@ def test_too_many_ways_for_the_val_split_fails_before_training(small_sets):
 def test_unknown_alphabet_and_alphabet_in_two_splits_are_named(tmp_path):
     bad = omniglot(tmp_path, root=str(OMNIGLOT), val=["images_background_small2/Klingon"])
     with pytest.raises(DataError, match="no alphabet 'Klingon' in images_background_small2"):
-        load_data(bad)
+        load_data(bad, default_host().registry)
     twice = omniglot(tmp_path, root=str(OMNIGLOT), val=["images_background_small2/Sanskrit"])
     with pytest.raises(DataError, match="Sanskrit is in both"):
-        load_data(twice)
+        load_data(twice, default_host().registry)
 
 
 def test_missing_set_says_which_files_are_expected(tmp_path):
     with pytest.raises(DataError) as error:
-        load_data(omniglot(tmp_path, root=str(tmp_path)))
+        load_data(omniglot(tmp_path, root=str(tmp_path)), default_host().registry)
     message = str(error.value)
     assert f"{tmp_path}/images_background_small1/" in message and "images_background_small1.zip" in message
 
@@ -103,8 +103,8 @@ def write_tiny_set(root: Path, drawings: int = 3) -> None:
 def test_folders_rotations_and_zip_give_the_same_classes(tmp_path):
     write_tiny_set(tmp_path / "data")
     splits = dict(train=["images_background/Alpha"], val=["images_background/Beta"], test=["images_evaluation"])
-    plain = load_data(omniglot(tmp_path, root=str(tmp_path / "data"), **splits))
-    rotated = load_data(omniglot(tmp_path, root=str(tmp_path / "data"), rotations=True, **splits))
+    plain = load_data(omniglot(tmp_path, root=str(tmp_path / "data"), **splits), default_host().registry)
+    rotated = load_data(omniglot(tmp_path, root=str(tmp_path / "data"), rotations=True, **splits), default_host().registry)
     assert plain.class_counts() == {"train": 2, "val": 2, "test": 2}
     assert rotated.class_counts() == {"train": 8, "val": 8, "test": 8}
     assert "images_background/Alpha/character01/rot90" in rotated.train.class_names
@@ -118,7 +118,7 @@ def test_folders_rotations_and_zip_give_the_same_classes(tmp_path):
         with zipfile.ZipFile(zipped / f"{set_name}.zip", "w") as archive:
             for file in sorted((tmp_path / "data" / set_name).rglob("*.png")):
                 archive.write(file, file.relative_to(tmp_path / "data").as_posix())
-    from_zip = load_data(omniglot(tmp_path, root=str(zipped), **splits))
+    from_zip = load_data(omniglot(tmp_path, root=str(zipped), **splits), default_host().registry)
     assert from_zip.train.class_names == plain.train.class_names
     assert torch.equal(from_zip.test.images, plain.test.images)
 
@@ -130,7 +130,7 @@ def test_unreadable_image_is_reported_with_its_path(tmp_path):
     section = omniglot(tmp_path, root=str(tmp_path / "data"), train=["images_background"], val=[],
                        test=["images_evaluation"])
     with pytest.raises(DataError, match=f"cannot read image {broken}"):
-        load_data(section)
+        load_data(section, default_host().registry)
 
 
 def test_download_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
@@ -141,7 +141,7 @@ def test_download_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tv_utils, "download_url", offline)
     with pytest.raises(DataError) as error:
-        load_data(omniglot(tmp_path, root=str(tmp_path), download=True))
+        load_data(omniglot(tmp_path, root=str(tmp_path), download=True), default_host().registry)
     message = str(error.value)
     assert "cannot download omniglot set 'images_background_small1'" in message and "\n" not in message
     assert "images_background_small1.zip" in message

@@ -12,6 +12,7 @@ import torch
 
 from autometa.data import SPLITS, assign_groups, default_cache_dir, load_data
 from autometa.errors import DataError
+from autometa.plugins import default_host
 from autometa.recipe import DataSection
 
 
@@ -52,14 +53,14 @@ def test_image_folder_groups_resize_normalise_and_cache(tmp_path):
         for c in range(2):
             write_images(tmp_path / "data" / group / f"{group}{c}", 3)
     options = dict(root=str(tmp_path / "data"), image_size=12)
-    data = load_data(section(tmp_path, "image_folder", {"image_size": 8, "normalize": "dataset"}, **options))
+    data = load_data(section(tmp_path, "image_folder", {"image_size": 8, "normalize": "dataset"}, **options), default_host().registry)
     assert sum(data.class_counts().values()) == 6 and all(data.split(s).num_classes == 2 for s in SPLITS)
     for s in SPLITS:  # whole groups per split
         assert len(set(data.split(s).groups)) == 1
     assert data.train.images.shape[1:] == (3, 8, 8) and data.preprocessing.image_size == 8
     assert len(data.preprocessing.mean) == 3 and data.preprocessing.ink == "n/a"
     assert list((tmp_path / "cache").glob("image_folder-v1-*.pt"))
-    again = load_data(section(tmp_path, "image_folder", {"image_size": 8, "normalize": "dataset"}, **options))
+    again = load_data(section(tmp_path, "image_folder", {"image_size": 8, "normalize": "dataset"}, **options), default_host().registry)
     assert torch.equal(again.val.images, data.val.images) and again.val.class_names == data.val.class_names
 
 
@@ -69,26 +70,26 @@ def test_image_folder_split_file_and_grayscale(tmp_path):
     split_file = tmp_path / "split.yaml"
     split_file.write_text("train: [c0, c1, c2]\nval: [c3]\ntest: [c4]\n")
     data = load_data(section(tmp_path, "image_folder", root=str(tmp_path / "data"), split_file=str(split_file),
-                             channels=1, image_size=10))
+                             channels=1, image_size=10), default_host().registry)
     assert data.train.class_names == ["c0", "c1", "c2"] and data.test.class_names == ["c4"]
     assert data.train.images.shape[1:] == (1, 10, 10)
     split_file.write_text("train: [c0, c1]\nval: [c3]\ntest: [c4]\n")
     with pytest.raises(DataError, match="does not place 1 class folder"):
-        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "data"), split_file=str(split_file)))
+        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "data"), split_file=str(split_file)), default_host().registry)
 
 
 def test_image_folder_errors_name_the_problem(tmp_path):
     with pytest.raises(DataError, match="is not a folder"):
-        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "nowhere")))
+        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "nowhere")), default_host().registry)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no images found"):
-        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "empty")))
+        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "empty")), default_host().registry)
     write_images(tmp_path / "data" / "a", 1)
     write_images(tmp_path / "data" / "b", 1)
     (tmp_path / "data" / "c").mkdir()
     (tmp_path / "data" / "c" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     with pytest.raises(DataError, match="cannot read image .*broken.jpg"):
-        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "data")))
+        load_data(section(tmp_path, "image_folder", root=str(tmp_path / "data")), default_host().registry)
 
 
 def write_fake_cifar100(root: Path, per_class: int = 2) -> None:
@@ -112,20 +113,20 @@ def write_fake_cifar100(root: Path, per_class: int = 2) -> None:
 
 def test_cifar_fs_and_fc100_standard_splits(tmp_path):
     write_fake_cifar100(tmp_path / "cifar")
-    fs = load_data(section(tmp_path, "cifar_fs", root=str(tmp_path / "cifar")))
+    fs = load_data(section(tmp_path, "cifar_fs", root=str(tmp_path / "cifar")), default_host().registry)
     assert fs.class_counts() == {"train": 64, "val": 16, "test": 20}
     assert "pickup_truck" in fs.test.class_names and "otter" in fs.val.class_names
     assert fs.train.images.shape[1:] == (3, 32, 32) and (fs.train.images_per_class() == 4).all()
     label = fs.train.class_names.index("class0")
     assert (fs.train.images[fs.train.labels == label] == fs.train.images[fs.train.labels == label][0, 0, 0, 0]).all()
-    fc = load_data(section(tmp_path, "fc100", root=str(tmp_path / "cifar")))
+    fc = load_data(section(tmp_path, "fc100", root=str(tmp_path / "cifar")), default_host().registry)
     assert fc.class_counts() == {"train": 60, "val": 20, "test": 20}
     assert set(fc.test.groups) == {"aquatic_mammals", "insects", "medium_mammals", "people"}
 
 
 def test_cifar_missing_files_are_listed(tmp_path):
     with pytest.raises(DataError) as error:
-        load_data(section(tmp_path, "fc100", root=str(tmp_path)))
+        load_data(section(tmp_path, "fc100", root=str(tmp_path)), default_host().registry)
     message = str(error.value)
     assert all(f"{tmp_path}/cifar-100-python/{f}" in message for f in ("train", "test", "meta"))
 
@@ -143,17 +144,17 @@ def test_mini_imagenet_reads_the_split_csvs(tmp_path):
                 for i in range(3):
                     Image.new("RGB", (30, 40), (i, 0, 0)).save(root / "images" / f"{label}{i:08d}.jpg")
                     writer.writerow([f"{label}{i:08d}.jpg", label])
-    data = load_data(section(tmp_path, "mini_imagenet", root=str(root), image_size=16))
+    data = load_data(section(tmp_path, "mini_imagenet", root=str(root), image_size=16), default_host().registry)
     assert data.class_counts() == {"train": 2, "val": 1, "test": 2}
     assert data.test.class_names == ["n04", "n05"] and data.train.images.shape == (6, 3, 16, 16)
     (root / "images" / "n0500000002.jpg").unlink()
     with pytest.raises(DataError, match="n0500000002.jpg, which does not exist"):
-        load_data(section(tmp_path, "mini_imagenet", root=str(root), image_size=17))
+        load_data(section(tmp_path, "mini_imagenet", root=str(root), image_size=17), default_host().registry)
 
 
 def test_mini_imagenet_missing_files_are_listed(tmp_path):
     with pytest.raises(DataError) as error:
-        load_data(section(tmp_path, "mini_imagenet", root=str(tmp_path)))
+        load_data(section(tmp_path, "mini_imagenet", root=str(tmp_path)), default_host().registry)
     assert all(str(tmp_path / name) in str(error.value) for name in ("images", "train.csv", "val.csv", "test.csv"))
 
 
@@ -165,5 +166,5 @@ def test_cifar_download_offline_fails_with_one_clear_line(tmp_path, monkeypatch)
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR100", offline)
     with pytest.raises(DataError) as error:
-        load_data(section(tmp_path, "cifar_fs", root=str(tmp_path), download=True))
+        load_data(section(tmp_path, "cifar_fs", root=str(tmp_path), download=True), default_host().registry)
     assert "cannot download CIFAR-100" in str(error.value) and "\n" not in str(error.value)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from autometa import hookspecs, plugins
-from autometa.plugin_check import hook_specs
-from autometa.scaffold import placeholders, render
+from autometa.authoring.check import hook_specs
+from autometa.authoring.scaffold import placeholders, render
+from autometa.plugins import KINDS, default_host, hookspecs
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 _BLOCK = re.compile(r"^```(\w+)\n(.*?)^```\n", re.S | re.M)
@@ -53,7 +53,7 @@ def test_every_hook_and_kind_is_documented():
         assert f"`{name}" in text
     shown = {kind for kind, _, _ in _SCAFFOLD.findall(text)}
     assert {"dataset", "inner_optimizer", "regularizer", "pruner"} <= shown
-    for kind in plugins.KINDS:
+    for kind in KINDS:
         assert f"| {kind} |" in text, f"the kinds table misses {kind}"
 
 
@@ -69,12 +69,12 @@ def test_worked_examples_are_what_the_scaffold_generates():
 def guide_module(tmp_path, monkeypatch):
     """A module to run the guide's blocks in (pydantic resolves annotations through it)."""
     monkeypatch.chdir(tmp_path)
-    plugins.reset()
+    default_host().reset()
     module = types.ModuleType("plugin_guide_examples")
     sys.modules[module.__name__] = module
     yield module
     del sys.modules[module.__name__]
-    plugins.reset()
+    default_host().reset()
 
 
 def test_python_examples_run(guide_module):
@@ -85,3 +85,11 @@ def test_python_examples_run(guide_module):
             exec(compile(code, f"docs/plugins.md python block {number}", "exec"), guide_module.__dict__)
         except Exception as exc:
             raise AssertionError(f"python block {number} of docs/plugins.md failed: {exc!r}\n{code}") from exc
+
+
+def test_the_public_api_table_lists_exactly_autometa_all():
+    import autometa
+
+    table = re.search(r"<!-- public-api:start -->\n(.*?)<!-- public-api:end -->", GUIDE.read_text(), re.S).group(1)
+    listed = re.findall(r"`(\w+)`", "\n".join(line.split("|")[2] for line in table.splitlines()[2:]))
+    assert sorted(listed) == sorted(name for name in autometa.__all__ if name != "__version__")

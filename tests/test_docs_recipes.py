@@ -30,7 +30,7 @@ def test_every_key_is_documented(section):
 
 
 def test_every_builtin_dataset_is_named():
-    from autometa.plugins import get_registry
+    from autometa.plugins import default_host
 
-    for name in get_registry().names("dataset"):
+    for name in default_host().registry.names("dataset"):
         assert f"`{name}`" in REFERENCE

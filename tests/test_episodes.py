@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autometa.data import ImageClasses, Preprocessing
-from autometa.episodes import EpisodeSampler, check_episode_shape, fixed_episodes, to_float
+from autometa.data import EpisodeSampler, ImageClasses, Preprocessing, check_episode_shape, fixed_episodes, to_float
 from autometa.errors import DataError
 from autometa.recipe import EpisodeShape
 
@@ -126,7 +125,7 @@ def test_sampler_applies_normalisation_and_augmentation():
 
 
 def test_float_copy_and_uint8_paths_give_the_same_batches(monkeypatch):
-    import autometa.episodes as episodes
+    import autometa.data.episodes as episodes
 
     split, shape = make_split(), EpisodeShape(ways=3, shots=2, queries=2)
     pre = Preprocessing(channels=1, image_size=4, mean=[0.3], std=[0.2])

@@ -9,10 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from autometa.device import autocast, select_device
-from autometa.episodes import Episode
+from autometa.data import Episode
 from autometa.errors import AutometaError
-from autometa.evaluation import evaluate, evaluate_learner, evaluate_predictor
+from autometa.learning import autocast, evaluate, evaluate_learner, evaluate_predictor, select_device
 
 
 def episode_with_label(label: int, ways: int = 2, queries: int = 4) -> Episode:

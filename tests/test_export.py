@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from autometa import plugins, testing
-from autometa.data import load_data
+from autometa.authoring import testing
+from autometa.data import fixed_episodes, load_data, to_float
 from autometa.deploy import (
     ExportError,
     export_and_verify,
@@ -21,23 +21,23 @@ from autometa.deploy import (
     preprocessing_dict,
     run_in_fresh_process,
 )
-from autometa.episodes import fixed_episodes, to_float
+from autometa.learning import train
+from autometa.plugins import default_host
 from autometa.recipe import EpisodeShape, Recipe
-from autometa.trainer import train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A ProtoNet (Conv4, width 8) meta-trained for a few steps on the synthetic test data set."""
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN, "autometa (testing)")
+    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
     try:
         recipe = Recipe.model_validate(testing.tiny_recipe())
         recipe.training.meta_steps = 20
         recipe.training.eval_every = 20
-        data = load_data(recipe.data, cache_dir=tmp_path_factory.mktemp("cache"))
+        data = load_data(recipe.data, default_host().registry, cache_dir=tmp_path_factory.mktemp("cache"))
     finally:
-        plugins.unregister_plugin(testing.TESTING_PLUGIN)
-    result = train(recipe, recipe.fixed_strategy(), data)
+        default_host().unregister(testing.TESTING_PLUGIN)
+    result = train(recipe, recipe.fixed_strategy(), data, default_host().registry)
     episodes = [
         fixed_episodes(data.test, EpisodeShape(ways=3, shots=2, queries=2), 1, seed=1, preprocessing=data.preprocessing)[0],
         fixed_episodes(data.test, EpisodeShape(ways=4, shots=1, queries=3), 1, seed=2, preprocessing=data.preprocessing)[0],
@@ -52,7 +52,7 @@ def exported(trained, tmp_path_factory):
     folder = tmp_path_factory.mktemp("artifacts")
     results = {}
     for fmt in ("torch_export", "onnx"):
-        exporter = plugins.get_registry().create("exporter", fmt)
+        exporter = default_host().registry.create("exporter", fmt)
         path = folder / f"predictor{exporter.suffix}"
         results[fmt] = exporter, path, export_and_verify(predictor, exporter, path, episodes)
     return results
@@ -75,7 +75,7 @@ def test_export_reloads_without_autometa_and_matches_logits(trained, exported, f
 def test_verification_rejects_a_file_that_does_not_match(trained, exported):
     predictor, _, episodes = trained
     _, path, _ = exported["torch_export"]
-    exporter = plugins.get_registry().create("exporter", "torch_export")
+    exporter = default_host().registry.create("exporter", "torch_export")
     exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 1.0)  # a file that drifted
     with pytest.raises(ExportError, match="differ from the in-framework predictor"):
         export_and_verify(predictor, exporter, path.with_name("drift.pt2"), episodes)

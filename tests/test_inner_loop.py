@@ -7,14 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa import inner_loop as inner_loop_module
+from autometa import Backbone, Regularizer
 from autometa.components import PluginOptions
-from autometa.episodes import TaskBatch
+from autometa.data import TaskBatch
 from autometa.errors import RecipeError
-from autometa.inner_loop import inner_loop
-from autometa.networks import Backbone
-from autometa.plugins import get_registry
-from autometa.regularizers import Regularizer
+from autometa.learning import gradient as inner_loop_module
+from autometa.learning import inner_loop
+from autometa.plugins import default_host
 
 
 def linear_problem(seed: int = 0):
@@ -31,7 +30,7 @@ def linear_problem(seed: int = 0):
 
 def optimizer(name: str, params, lr: float, steps: int = 1):
     templates = {"head.weight": torch.zeros(1, 4), "head.bias": torch.zeros(1)}
-    return get_registry().create("inner_optimizer", name, params=templates, steps=steps, lr=lr)
+    return default_host().registry.create("inner_optimizer", name, params=templates, steps=steps, lr=lr)
 
 
 def test_sgd_steps_equal_hand_written_gradient_descent():
@@ -124,8 +123,9 @@ def tiny_batch(tasks: int = 2, ways: int = 3) -> TaskBatch:
 
 
 def test_per_step_batch_norm_keeps_affine_parameters_per_inner_step():
-    learner = get_registry().create(
-        "learner", {"maml": {"per_step_bn": True, "inner_steps": 2}}, backbone=ConvBN(), ways=3
+    learner = default_host().registry.create(
+        "learner", {"maml": {"per_step_bn": True, "inner_steps": 2}}, backbone=ConvBN(), ways=3,
+        registry=default_host().registry,
     )
     learner.meta_step(tiny_batch())
     weights = [learner.step_norms.tensors(step)["net.1.weight"] for step in range(3)]
@@ -139,7 +139,7 @@ def test_per_step_batch_norm_keeps_affine_parameters_per_inner_step():
 
 def test_gradient_learners_normalise_with_batch_statistics_in_training_and_evaluation():
     """Running averages do not describe adapted weights: eval-mode prediction must not use them."""
-    learner = get_registry().create("learner", {"maml": {"inner_steps": 2}}, backbone=ConvBN(), ways=3)
+    learner = default_host().registry.create("learner", {"maml": {"inner_steps": 2}}, backbone=ConvBN(), ways=3, registry=default_host().registry)
     norm = learner.backbone.net[1]
     assert norm.running_mean is None and not norm.track_running_stats
     learner.meta_step(tiny_batch())
@@ -159,7 +159,7 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
     monkeypatch.setattr(torch, "compile", broken_compile)
     monkeypatch.setattr(inner_loop_module, "_compiled", {})
     monkeypatch.setattr(inner_loop_module, "_compile_failure", [])
-    learner = get_registry().create("learner", {"maml": {"compile": True}}, backbone=ConvBN(), ways=3)
+    learner = default_host().registry.create("learner", {"maml": {"compile": True}}, backbone=ConvBN(), ways=3, registry=default_host().registry)
     output = learner.meta_step(tiny_batch())
     assert output.loss > 0 and learner.backbone.net[0].weight.grad is not None
     assert "no compiler here" in caplog.text
@@ -175,8 +175,8 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
 )
 def test_the_batched_vmap_path_computes_the_loops_losses_and_meta_gradients(learner, options):
     torch.manual_seed(0)
-    loop = get_registry().create("learner", {learner: options}, backbone=ConvBN(), ways=3)
-    batched = get_registry().create("learner", {learner: {**options, "batched": True}}, backbone=ConvBN(), ways=3)
+    loop = default_host().registry.create("learner", {learner: options}, backbone=ConvBN(), ways=3, registry=default_host().registry)
+    batched = default_host().registry.create("learner", {learner: {**options, "batched": True}}, backbone=ConvBN(), ways=3, registry=default_host().registry)
     batched.load_state_dict(loop.state_dict())
     batch = tiny_batch(tasks=3)
     out_loop, out_batched = loop.meta_step(batch), batched.meta_step(batch)
@@ -189,11 +189,11 @@ def test_the_batched_vmap_path_computes_the_loops_losses_and_meta_gradients(lear
 
 def test_batched_refuses_per_step_batch_norm():
     with pytest.raises(RecipeError, match="batched: false"):
-        get_registry().create("learner", {"maml": {"batched": True, "per_step_bn": True}}, backbone=ConvBN(), ways=3)
+        default_host().registry.create("learner", {"maml": {"batched": True, "per_step_bn": True}}, backbone=ConvBN(), ways=3, registry=default_host().registry)
 
 
 def test_batched_second_order_maml_through_batch_norm_runs_the_loop(monkeypatch):
-    learner = get_registry().create("learner", {"maml": {"batched": True}}, backbone=ConvBN(), ways=3)
+    learner = default_host().registry.create("learner", {"maml": {"batched": True}}, backbone=ConvBN(), ways=3, registry=default_host().registry)
     assert learner._vmap_is_exact(first_order=True)
     assert not learner._vmap_is_exact(first_order=False)
     monkeypatch.setattr(learner, "_batched_task_losses", lambda *args: pytest.fail("vmap path taken"))

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.episodes import TaskBatch
+from autometa import Backbone
+from autometa.data import TaskBatch
 from autometa.errors import RecipeError
-from autometa.networks import Backbone
-from autometa.plugins import get_registry
+from autometa.plugins import default_host
 
 IMAGE = (1, 2, 2)
 
@@ -31,7 +31,7 @@ class Tanh(Backbone):
 
 def build(ref, ways: int = 3, features: int = 3):
     torch.manual_seed(0)
-    return get_registry().create("learner", ref, backbone=Tanh(features), ways=ways)
+    return default_host().registry.create("learner", ref, backbone=Tanh(features), ways=ways, registry=default_host().registry)
 
 
 def random_batch(tasks: int = 2, ways: int = 3, shots: int = 2, queries: int = 2, seed: int = 0, dtype=torch.float32):

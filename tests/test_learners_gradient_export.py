@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autometa.episodes import Episode, TaskBatch
-from autometa.plugins import get_registry
+from autometa.data import Episode, TaskBatch
+from autometa.plugins import default_host
 
 IMAGE = (1, 12, 12)
 
@@ -15,9 +15,9 @@ IMAGE = (1, 12, 12)
 def trained_learner(ref, ways: int = 3):
     """A conv4 (with batch norm) learner after two meta-steps, so its statistics are not the defaults."""
     torch.manual_seed(0)
-    registry = get_registry()
+    registry = default_host().registry
     backbone = registry.create("backbone", {"conv4": {"width": 8, "depth": 2}}, in_channels=1, image_size=IMAGE[1])
-    learner = registry.create("learner", ref, backbone=backbone, ways=ways)
+    learner = registry.create("learner", ref, backbone=backbone, ways=ways, registry=registry)
     optimizer = torch.optim.Adam(learner.parameters(), lr=0.01)
     for seed in range(2):
         e = random_episode(ways, shots=1, queries=2, seed=seed)

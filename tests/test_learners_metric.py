@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autometa.episodes import Episode, TaskBatch
-from autometa.networks import Backbone
-from autometa.plugins import get_registry
+from autometa import Backbone
+from autometa.data import Episode, TaskBatch
+from autometa.plugins import default_host
 
 LEARNERS = [
     "protonet",
@@ -52,12 +52,12 @@ class TinyMLP(Backbone):
 
 
 def conv4() -> Backbone:
-    return get_registry().create("backbone", {"conv4": {"width": 8, "depth": 3}}, in_channels=1, image_size=IMAGE[1])
+    return default_host().registry.create("backbone", {"conv4": {"width": 8, "depth": 3}}, in_channels=1, image_size=IMAGE[1])
 
 
 def build(ref, backbone: nn.Module | None = None, ways: int = 3):
     backbone = backbone or TinyMLP()
-    return get_registry().create("learner", ref, backbone=backbone, ways=ways, registry=get_registry())
+    return default_host().registry.create("learner", ref, backbone=backbone, ways=ways, registry=default_host().registry)
 
 
 def random_episode(ways: int, shots: int, queries: int, seed: int = 0) -> Episode:

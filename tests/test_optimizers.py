@@ -6,17 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from test_regularizers import tiny_batch, tiny_strategy  # the tiny task shared by both files
 from torch import nn
 from torch.func import functional_call
 
-from autometa import plugins, testing
+from autometa.authoring import testing
 from autometa.data import Preprocessing
 from autometa.errors import PluginError, RecipeError
-from autometa.plugins import get_registry
-from autometa.recipe import parse_recipe
-from autometa.space import FixedSuggester
-from autometa.trainer import build_learner
-from test_regularizers import tiny_batch, tiny_strategy  # the tiny task shared by both files
+from autometa.learning import build_learner
+from autometa.plugins import default_host
+from autometa.recipe import FixedSuggester, parse_recipe
 
 
 def tiny_model() -> nn.Module:
@@ -31,7 +30,7 @@ def tiny_task(seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build(name: str, model: nn.Module, steps: int = 3, lr: float = 0.1, **options) -> nn.Module:
     params = dict(model.named_parameters())
-    return get_registry().create("inner_optimizer", {name: options}, params=params, steps=steps, lr=lr)
+    return default_host().registry.create("inner_optimizer", {name: options}, params=params, steps=steps, lr=lr)
 
 
 def adapt(model: nn.Module, optimizer: nn.Module, steps: int, x: torch.Tensor, y: torch.Tensor) -> dict:
@@ -46,7 +45,7 @@ def adapt(model: nn.Module, optimizer: nn.Module, steps: int, x: torch.Tensor, y
 
 
 def test_both_rules_are_registered_with_option_schemas():
-    registry = get_registry()
+    registry = default_host().registry
     for name in ("mamlpp", "learned"):
         entry = registry.get("inner_optimizer", name)
         schema = entry.cls.Options.model_json_schema()
@@ -210,9 +209,9 @@ REGULARIZERS = [
 
 @pytest.fixture
 def tiny_data_plugin():
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN)
+    default_host().register(testing, testing.TESTING_PLUGIN)
     yield
-    plugins.unregister_plugin(testing.TESTING_PLUGIN)
+    default_host().unregister(testing.TESTING_PLUGIN)
 
 
 def recipe_text(learner, regularizers) -> str:
@@ -223,7 +222,7 @@ def recipe_text(learner, regularizers) -> str:
 
 
 def test_a_recipe_searching_over_inner_optimizers_and_regularizers_validates_and_resolves(tiny_data_plugin):
-    recipe = parse_recipe(recipe_text(SEARCH_SPACE, REGULARIZERS))
+    recipe = parse_recipe(recipe_text(SEARCH_SPACE, REGULARIZERS), default_host().registry)
     params = {
         "learner.maml.inner_steps": 3,
         "learner.maml.inner_optimizer": "learned",
@@ -243,7 +242,7 @@ def test_a_recipe_searching_over_inner_optimizers_and_regularizers_validates_and
 ])
 def test_a_bad_inner_optimizer_option_is_a_recipe_error_naming_its_path(tiny_data_plugin, bad, message):
     with pytest.raises(RecipeError, match=message.replace(".", r"\.")):
-        parse_recipe(recipe_text({"maml": {"inner_optimizer": bad}}, []))
+        parse_recipe(recipe_text({"maml": {"inner_optimizer": bad}}, []), default_host().registry)
 
 
 # ------------------------------------------------------------------ inside real gradient learners
@@ -252,7 +251,7 @@ def test_a_bad_inner_optimizer_option_is_a_recipe_error_naming_its_path(tiny_dat
 def gradient_learner(learner: str, rule, inner_steps: int = 2) -> nn.Module:
     strategy = tiny_strategy({learner: {"inner_steps": inner_steps, "inner_optimizer": rule}}, [])
     torch.manual_seed(0)
-    return build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    return build_learner(strategy, Preprocessing(channels=1, image_size=8), default_host().registry)
 
 
 def test_learned_rule_meta_trains_inside_maml():

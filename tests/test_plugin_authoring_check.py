@@ -12,19 +12,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from autometa import plugins
+from autometa import hookimpl
+from autometa.authoring.check import check_component, check_plugins, hook_specs, inspect_hooks
 from autometa.cli import app
 from autometa.components import Component, PluginOptions
 from autometa.errors import PluginError
-from autometa.hookspecs import hookimpl
-from autometa.plugin_check import check_component, check_plugins, hook_specs, inspect_hooks
+from autometa.plugins import BUILTIN_DISTRIBUTION, DISABLE_AUTOLOAD_ENV, KINDS, default_host
 
 GOOD_BACKBONE = '''
 from pydantic import Field
 from torch import nn
 from autometa.components import PluginOptions
-from autometa.hookspecs import hookimpl
-from autometa.networks import Backbone
+from autometa import hookimpl
+from autometa import Backbone
 
 
 class Flat(Backbone):
@@ -62,13 +62,13 @@ def _install(root: Path, distribution: str, module: str, source: str) -> None:
 def site(tmp_path, monkeypatch):
     """A folder on sys.path acting as site-packages; the plugin manager reloads from it."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv(plugins.DISABLE_AUTOLOAD_ENV, raising=False)
+    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
     importlib.invalidate_caches()
-    plugins.reset()
+    default_host().reset()
     yield tmp_path
     for name in [m for m in sys.modules if m.startswith("plug_")]:
         del sys.modules[name]
-    plugins.reset()
+    default_host().reset()
 
 
 def _run(*args: str):
@@ -78,14 +78,14 @@ def _run(*args: str):
 def test_broken_plugins_are_reported_one_line_each_and_list_still_works(site):
     _install(site, "plug-good", "plug_good", GOOD_BACKBONE.format(name="flat"))
     _install(site, "plug-misspelt", "plug_misspelt", """
-        from autometa.hookspecs import hookimpl
+        from autometa import hookimpl
 
         @hookimpl
         def register_backbone():
             return []
     """)
     _install(site, "plug-signature", "plug_signature", """
-        from autometa.hookspecs import hookimpl
+        from autometa import hookimpl
 
         @hookimpl
         def register_learners(registry):
@@ -148,7 +148,7 @@ def test_hooks_without_decorator_or_with_unknown_names_are_flagged():
 def test_component_checks_name_base_class_options_defaults_and_descriptions():
     from pydantic import BaseModel, Field
 
-    from autometa.regularizers import Regularizer
+    from autometa import Regularizer
 
     class Fine(Regularizer):
         """Does nothing, correctly."""
@@ -183,42 +183,41 @@ def test_component_checks_name_base_class_options_defaults_and_descriptions():
     assert any("option 'strength' has no description" in m for m in sloppy)
     assert any("default of option 'strength' is invalid" in m for m in sloppy)
     assert check_component("regularizer", Loose) == [
-        "regularizer 'loose': Options must subclass autometa.components.PluginOptions "
+        "regularizer 'loose': Options must subclass autometa.PluginOptions "
         "(so unknown keys are errors)"
     ]
     assert check_component("regularizer", NotARegularizer) == [
-        "regularizer class 'NotARegularizer' must subclass autometa.regularizers.Regularizer"
+        "regularizer class 'NotARegularizer' must subclass autometa.Regularizer"
     ]
 
 
 def test_hook_specs_lists_every_register_hook():
     specs = hook_specs()
-    assert set(plugins.KINDS.values()) <= set(specs)
+    assert {kind.hook for kind in KINDS.values()} <= set(specs)
     assert list(specs["trial_finished"].parameters) == ["trial", "state", "values", "reason"]
 
 
 def test_imported_helpers_that_resemble_hooks_are_not_flagged():
     import types
 
-    from autometa.plugins import register_plugin
 
     module = types.ModuleType("plug_helpers")
     exec(
-        "from autometa.plugins import register_plugin\n"
+        "from autometa.data.dataset import split_by_group as register_learner\n"
         "def register_optimizers():\n"
         "    return []\n",
         module.__dict__,
     )
-    assert module.register_plugin is register_plugin
+    assert module.register_learner.__module__ == "autometa.data.dataset"
     assert inspect_hooks(module) == [
         "'register_optimizers' is not an autometa hook; did you mean 'register_inner_optimizers'?"
     ]
 
 
 def test_builtin_plugins_pass_their_own_check(monkeypatch):
-    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")  # autometa's own plugins only
-    plugins.reset()
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "1")  # autometa's own plugins only
+    default_host().reset()
     try:
-        assert [str(p) for p in check_plugins(plugins.BUILTIN_DISTRIBUTION)] == []
+        assert [str(p) for p in check_plugins(default_host(), BUILTIN_DISTRIBUTION)] == []
     finally:
-        plugins.reset()
+        default_host().reset()

@@ -6,15 +6,15 @@ import importlib.util
 import inspect
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
-from autometa import plugins
+from autometa.authoring.check import check_plugins
+from autometa.authoring.scaffold import scaffold_kinds, scaffold_plugin
 from autometa.errors import PluginError
-from autometa.plugin_check import check_plugins
-from autometa.scaffold import scaffold_kinds, scaffold_plugin
+from autometa.plugins import DISABLE_AUTOLOAD_ENV, KINDS, default_host
 
 
 def install_on_path(project: Path, site: Path) -> None:
@@ -54,12 +54,12 @@ def site(tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv(plugins.DISABLE_AUTOLOAD_ENV, raising=False)
-    plugins.reset()
+    monkeypatch.delenv(DISABLE_AUTOLOAD_ENV, raising=False)
+    default_host().reset()
     yield site
     for name in [m for m in sys.modules if m.startswith("autometa_demo")]:
         del sys.modules[name]
-    plugins.reset()
+    default_host().reset()
 
 
 #: Their generated test compresses a trained predictor, exports it and verifies it in a fresh process.
@@ -75,11 +75,11 @@ def test_scaffold_installs_passes_its_own_tests_and_runs_by_name(kind, tmp_path,
     assert {p.name for p in project.iterdir()} == {"pyproject.toml", "README.md", "tests", name.replace("-", "_")}
     install_on_path(project, site)
     monkeypatch.syspath_prepend(str(project))  # what an editable install puts on the path
-    plugins.reset()
+    default_host().reset()
 
     component = f"demo_{kind}"
-    assert component in plugins.get_registry().names(kind)
-    assert check_plugins(name) == []
+    assert component in default_host().registry.names(kind)
+    assert check_plugins(default_host(), name) == []
     ran = run_generated_tests(project / "tests" / f"test_{name.replace('-', '_')}.py", tmp_path)
     assert "test_plugin_runs_in_a_tiny_search" in ran and "test_plugin_passes_autometa_checks" in ran
 
@@ -98,7 +98,7 @@ def test_scaffold_refuses_bad_names_kinds_and_existing_folders(tmp_path):
 
 
 def test_every_plugin_kind_can_be_scaffolded():
-    assert scaffold_kinds() == list(plugins.KINDS)
+    assert scaffold_kinds() == list(KINDS)
 
 
 @pytest.mark.slow

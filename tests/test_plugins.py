@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from autometa import plugins
+from autometa.plugins import DISABLE_AUTOLOAD_ENV, default_host
 from autometa.recipe import parse_recipe
 
 PLUGIN_SOURCE = '''
 """An autometa plugin that lives outside the repository."""
 from autometa.components import PluginOptions
-from autometa.hookspecs import hookimpl
-from autometa.regularizers import Regularizer
+from autometa import hookimpl
+from autometa import Regularizer
 
 
 class TinyL2(Regularizer):
@@ -48,9 +48,9 @@ def make_distribution(root: Path, dist: str, module: str, source: str, entry_nam
 
 @pytest.fixture
 def fresh_plugins():
-    plugins.reset()
+    default_host().reset()
     yield
-    plugins.reset()
+    default_host().reset()
 
 
 @pytest.fixture
@@ -64,14 +64,14 @@ def external_plugin(tmp_path, monkeypatch, fresh_plugins):
 
 
 def test_external_distribution_is_listed_with_its_distribution(external_plugin):
-    entry = plugins.get_registry().get("regularizer", "tiny_l2")
+    entry = default_host().registry.get("regularizer", "tiny_l2")
     assert entry.source.distribution == "autometa-tiny-l2"
     assert entry.source.version == "1.2.3"
     assert entry.description == "Adds a tiny L2 penalty on the meta-parameters."
 
 
 def test_external_plugin_is_usable_by_name_in_a_recipe(external_plugin):
-    registry = plugins.get_registry()
+    registry = default_host().registry
     learner = registry.names("learner")[0]
     dataset = registry.names("dataset")[0]
     recipe = parse_recipe(
@@ -84,15 +84,15 @@ def test_external_plugin_is_usable_by_name_in_a_recipe(external_plugin):
               regularizers: [{{tiny_l2: {{weight: {{log_uniform: [1.0e-5, 1.0e-3]}}}}}}]
             """
         )
-    )
+    , default_host().registry)
     assert recipe.strategy["regularizers"][0]["tiny_l2"]["weight"]["log_uniform"] == [1e-5, 1e-3]
     built = registry.create("regularizer", {"tiny_l2": {"weight": 0.5}})
     assert built.options.weight == 0.5
 
 
 def test_disabling_autoload_skips_third_party_but_keeps_builtins(external_plugin, monkeypatch):
-    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")
-    registry = plugins.get_registry()
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "1")
+    registry = default_host().registry
     assert "tiny_l2" not in registry.names("regularizer")
     assert registry.names("learner"), "built-in plugins must still load"
 
@@ -103,7 +103,7 @@ def test_clashing_name_is_a_problem_not_a_crash(tmp_path, monkeypatch, fresh_plu
     make_distribution(tmp_path / "b", "second-dist", "second_plugin", clash)
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.syspath_prepend(str(tmp_path / "b"))
-    registry = plugins.get_registry()
+    registry = default_host().registry
     assert "tiny_l2" in registry.names("regularizer")
     [problem] = [p for p in registry.problems if "already registered" in p.message]
     assert "tiny_l2" in str(problem) and "rename" in str(problem)
@@ -112,7 +112,7 @@ def test_clashing_name_is_a_problem_not_a_crash(tmp_path, monkeypatch, fresh_plu
 def test_broken_plugin_is_reported_with_its_distribution(tmp_path, monkeypatch, fresh_plugins):
     site = make_distribution(tmp_path / "s", "broken-dist", "broken_plugin", "raise ImportError('boom')\n")
     monkeypatch.syspath_prepend(str(site))
-    registry = plugins.get_registry()
+    registry = default_host().registry
     [problem] = [p for p in registry.problems if p.source.distribution == "broken-dist"]
     assert "failed to import" in str(problem) and "boom" in str(problem)
     assert registry.names("learner"), "other plugins still load"

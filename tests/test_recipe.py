@@ -8,12 +8,11 @@ import pytest
 import yaml
 from pydantic import Field
 
-from autometa import plugins
+from autometa import hookimpl
 from autometa.components import PluginOptions
 from autometa.errors import RecipeError
-from autometa.hookspecs import hookimpl
-from autometa.recipe import RecipeLoader, Strategy, load_recipe, parse_recipe
-from autometa.space import FixedSuggester
+from autometa.plugins import DISABLE_AUTOLOAD_ENV, default_host
+from autometa.recipe import FixedSuggester, RecipeLoader, Strategy, load_recipe, parse_recipe
 
 
 class _ToyOptions(PluginOptions):
@@ -69,11 +68,11 @@ class _ToyPlugin:
 
 @pytest.fixture(autouse=True)
 def toy_plugin(monkeypatch):
-    monkeypatch.setenv(plugins.DISABLE_AUTOLOAD_ENV, "1")
-    plugins.reset()
-    plugins.register_plugin(_ToyPlugin(), "toy")
+    monkeypatch.setenv(DISABLE_AUTOLOAD_ENV, "1")
+    default_host().reset()
+    default_host().register(_ToyPlugin(), "toy")
     yield
-    plugins.reset()
+    default_host().reset()
 
 
 GOOD = """\
@@ -94,7 +93,7 @@ strategy:
 
 
 def test_good_recipe_validates_and_resolves():
-    recipe = parse_recipe(GOOD, "good.yaml")
+    recipe = parse_recipe(GOOD, default_host().registry, "good.yaml")
     assert recipe.seed == 3 and recipe.training.meta_steps == 500  # defaults filled in
     params = {
         "learner": "toy_learner",
@@ -114,7 +113,7 @@ def test_good_recipe_validates_and_resolves():
 
 def test_exponent_notation_is_a_number_even_without_a_decimal_point():
     """YAML 1.1 (PyYAML's default) reads 1e-4 as a string, which broke search ranges."""
-    recipe = parse_recipe(GOOD.replace("[0.0001, 0.01]", "[1e-4, 1E-2]"), "good.yaml")
+    recipe = parse_recipe(GOOD.replace("[0.0001, 0.01]", "[1e-4, 1E-2]"), default_host().registry, "good.yaml")
     assert recipe.strategy["outer_lr"] == {"log_uniform": [0.0001, 0.01]}
     values = yaml.load("a: -2.5E+3\nb: 1e5\nc: '1e-4'\nd: e5\ne: 7", Loader=RecipeLoader)
     assert values == {"a": -2500.0, "b": 100000.0, "c": "1e-4", "d": "e5", "e": 7}
@@ -122,12 +121,12 @@ def test_exponent_notation_is_a_number_even_without_a_decimal_point():
 
 def test_fixed_strategy_refuses_a_search_space():
     with pytest.raises(RecipeError, match="search space"):
-        parse_recipe(GOOD).fixed_strategy()
+        parse_recipe(GOOD, default_host().registry).fixed_strategy()
 
 
 def _error(text: str) -> str:
     with pytest.raises(RecipeError) as info:
-        parse_recipe(text, "bad.yaml")
+        parse_recipe(text, default_host().registry, "bad.yaml")
     message = str(info.value)
     assert "\n" not in message
     return message
@@ -181,4 +180,4 @@ def test_empty_file():
 
 def test_missing_file(tmp_path):
     with pytest.raises(RecipeError, match="recipe file not found"):
-        load_recipe(tmp_path / "nope.yaml")
+        load_recipe(tmp_path / "nope.yaml", default_host().registry)

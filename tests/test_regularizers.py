@@ -8,17 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from autometa.data import Preprocessing
-from autometa.episodes import TaskBatch
+from autometa.data import Preprocessing, TaskBatch
 from autometa.errors import PluginError
-from autometa.plugins import get_registry
+from autometa.learning import build_learner
+from autometa.plugins import default_host
 from autometa.recipe import Strategy
-from autometa.trainer import build_learner
 from autometa_plugins.regularizers.mr_maml import StochasticConv2d, StochasticLinear, gaussian_kl
 
 
 def build(name: str, **options):
-    return get_registry().create("regularizer", {name: options})
+    return default_host().registry.create("regularizer", {name: options})
 
 
 class TinyLearner(nn.Module):
@@ -30,7 +29,7 @@ class TinyLearner(nn.Module):
         self.backbone = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
         self.head = nn.Linear(5, 3)
         params = dict(self.named_parameters())
-        self.inner_optimizer = get_registry().create("inner_optimizer", "mamlpp", params=params, steps=2, lr=0.1)
+        self.inner_optimizer = default_host().registry.create("inner_optimizer", "mamlpp", params=params, steps=2, lr=0.1)
 
     def forward(self, x):
         return self.head(self.backbone(x))
@@ -41,7 +40,7 @@ class TinyLearner(nn.Module):
 
 def test_every_regularizer_is_registered_with_an_option_schema():
     for name in ("proximal", "mr_maml", "meta_grad_clip", "meta_weight_decay"):
-        entry = get_registry().get("regularizer", name)
+        entry = default_host().registry.get("regularizer", name)
         schema = entry.cls.Options.model_json_schema()
         assert all("description" in field for field in schema["properties"].values())
 
@@ -187,7 +186,7 @@ def test_mr_maml_trains_and_checkpoints_through_a_real_learner(learner):
     preprocessing = Preprocessing(channels=1, image_size=8)
     strategy = tiny_strategy(learner, [{"mr_maml": {"beta": 1.0}}, "meta_weight_decay", "meta_grad_clip"])
     torch.manual_seed(0)
-    trained = build_learner(strategy, preprocessing)
+    trained = build_learner(strategy, preprocessing, default_host().registry)
     stochastic = [m for m in trained.modules() if isinstance(m, StochasticConv2d)]
     assert stochastic
     trained.meta_step(tiny_batch())
@@ -196,7 +195,7 @@ def test_mr_maml_trains_and_checkpoints_through_a_real_learner(learner):
     # the KL term reaches the posterior scales through the learner's meta-loss
     assert all(m.weight_log_std.grad is not None and m.weight_log_std.grad.abs().sum() > 0 for m in stochastic)
 
-    rebuilt = build_learner(strategy, preprocessing)  # what loading a checkpoint does
+    rebuilt = build_learner(strategy, preprocessing, default_host().registry)  # what loading a checkpoint does
     rebuilt.load_state_dict(trained.state_dict())
     episode = tiny_batch().episode(0)
     trained.eval(), rebuilt.eval()
@@ -204,7 +203,7 @@ def test_mr_maml_trains_and_checkpoints_through_a_real_learner(learner):
 
 
 def adapted_names(strategy: Strategy) -> set[str]:
-    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8), default_host().registry)
     episode = tiny_batch().episode(0)
     adapted, _ = learner.adapt(episode.support_x, episode.support_y, episode.ways, first_order=True)
     return set(adapted)
@@ -222,7 +221,7 @@ def test_mr_maml_keeps_its_stochastic_layers_out_of_the_inner_loop():
 
 
 def test_mr_maml_deployable_predictor_of_a_real_learner_has_plain_layers():
-    learner = build_learner(tiny_strategy("maml", ["mr_maml"]), Preprocessing(channels=1, image_size=8))
+    learner = build_learner(tiny_strategy("maml", ["mr_maml"]), Preprocessing(channels=1, image_size=8), default_host().registry)
     predictor = learner.deployable_predictor()
     assert not any(isinstance(m, StochasticConv2d) for m in predictor.modules())
     assert any(isinstance(m, StochasticConv2d) for m in learner.modules())
@@ -235,7 +234,7 @@ def test_mr_maml_deployable_predictor_of_a_real_learner_has_plain_layers():
 def test_mr_maml_can_make_a_learned_head_init_stochastic_and_it_is_still_adapted():
     """The head init is the one part of classic MAML that can hold a fixed label assignment."""
     strategy = tiny_strategy({"maml": {"head_init": "learned"}}, [{"mr_maml": {"layers": ["head"], "beta": 0.0}}])
-    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8), default_host().registry)
     assert isinstance(learner.head, StochasticLinear)
     assert not any(isinstance(m, StochasticConv2d) for m in learner.modules())
     assert {"head.weight", "head.bias"} <= adapted_names(strategy)  # the task's classifier is always adapted
@@ -253,7 +252,7 @@ def test_mr_maml_can_make_a_learned_head_init_stochastic_and_it_is_still_adapted
 
 def test_mr_maml_stochastic_head_deploys_its_posterior_mean():
     strategy = tiny_strategy({"anil": {"head_init": "learned"}}, [{"mr_maml": {"layers": ["head"]}}])
-    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8), default_host().registry)
     with torch.no_grad():
         learner.head.weight.normal_()  # a head init far from zero, so a wrong head would show
     predictor = learner.deployable_predictor()

@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import optuna
-
-from autometa import plugins
-from autometa.search import STUDY_NAME, count_finished, open_storage, run_search
 from test_search import PLUGIN, write_recipe
+
+from autometa.plugins import default_host
+from autometa.search import STUDY_NAME, count_finished, open_storage, run_search
 
 TESTS = Path(__file__).parent
 
@@ -61,12 +61,12 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_earlier_trials_intact(tmp_pa
 
 def test_two_workers_share_one_journal_storage(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    plugins.load_plugin_module(PLUGIN)
+    default_host().load_module(PLUGIN)
     sys.path.insert(0, str(TESTS))
     try:
-        summary = run_search(write_recipe(tmp_path, search={"trials": 2}), workers=2, quiet=True)
+        summary = run_search(write_recipe(tmp_path, search={"trials": 2}), default_host(), workers=2, quiet=True)
     finally:
-        plugins.reset()
+        default_host().reset()
     run = tmp_path / "runs" / "toy"
     assert summary.storage.endswith("journal.log") and not (run / "study.db").exists()
     assert summary.counts()["complete"] == 2 and len(summary.trials) == 2

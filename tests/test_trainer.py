@@ -12,18 +12,24 @@ import sys
 
 import pytest
 import torch
+from doubles import FlatLinear, NoiseBlobs
 from torch.nn import functional as F
 
-from autometa import plugins
+from autometa import Regularizer, hookimpl
 from autometa.components import PluginOptions
 from autometa.data import Preprocessing, load_data
 from autometa.errors import DataError, TrainingError
-from autometa.hookspecs import hookimpl
-from autometa.learners import MetaLearner, StepOutput
+from autometa.learning import (
+    CHECKPOINT_NAME,
+    MetaLearner,
+    StepOutput,
+    build_learner,
+    load_checkpoint,
+    train,
+    train_recipe,
+)
+from autometa.plugins import default_host
 from autometa.recipe import parse_recipe
-from autometa.regularizers import Regularizer
-from autometa.trainer import CHECKPOINT_NAME, build_learner, load_checkpoint, train, train_recipe
-from doubles import FlatLinear, NoiseBlobs
 
 # ----------------------------------------------------------------- test doubles
 
@@ -102,9 +108,9 @@ def register_regularizers():
 
 @pytest.fixture(autouse=True)
 def test_plugins():
-    plugins.register_plugin(sys.modules[__name__], "trainer-test-doubles")
+    default_host().register(sys.modules[__name__], "trainer-test-doubles")
     yield
-    plugins.unregister_plugin("trainer-test-doubles")
+    default_host().unregister("trainer-test-doubles")
 
 
 RECIPE = """\
@@ -124,7 +130,7 @@ training: {meta_steps: 6, eval_every: 3, checkpoint_every: 3}
 
 
 def make_recipe():
-    return parse_recipe(RECIPE)
+    return parse_recipe(RECIPE, default_host().registry)
 
 
 def recipe_with(**overrides):
@@ -140,7 +146,7 @@ def recipe_with(**overrides):
 
 
 def run(recipe, **kwargs):
-    return train(recipe, recipe.fixed_strategy(), load_data(recipe.data), **kwargs)
+    return train(recipe, recipe.fixed_strategy(), load_data(recipe.data, default_host().registry), default_host().registry, **kwargs)
 
 
 def weights(learner) -> dict[str, torch.Tensor]:
@@ -186,12 +192,12 @@ def test_resumed_run_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A 6-step run of the tiny recipe, checkpointed into its own directory."""
-    plugins.register_plugin(sys.modules[__name__], "trainer-test-doubles-module")
+    default_host().register(sys.modules[__name__], "trainer-test-doubles-module")
     try:
         workdir = tmp_path_factory.mktemp("finished")
         yield run(make_recipe(), workdir=workdir), workdir
     finally:
-        plugins.unregister_plugin("trainer-test-doubles-module")
+        default_host().unregister("trainer-test-doubles-module")
 
 
 def test_a_finished_run_is_not_retrained(finished):
@@ -208,7 +214,7 @@ def test_checkpoint_of_another_strategy_is_refused(finished):
 
 def test_load_checkpoint_rebuilds_the_trained_learner(finished):
     result, _ = finished
-    checkpoint = load_checkpoint(result.checkpoint)
+    checkpoint = load_checkpoint(result.checkpoint, default_host().registry)
     assert checkpoint.step == 6 and checkpoint.strategy == make_recipe().fixed_strategy()
     assert checkpoint.recipe.seed == 3 and checkpoint.preprocessing == Preprocessing(channels=1, image_size=8)
     assert not checkpoint.learner.training
@@ -218,7 +224,7 @@ def test_load_checkpoint_rebuilds_the_trained_learner(finished):
 
 def test_load_checkpoint_names_a_missing_file(tmp_path):
     with pytest.raises(TrainingError, match="not found"):
-        load_checkpoint(tmp_path / CHECKPOINT_NAME)
+        load_checkpoint(tmp_path / CHECKPOINT_NAME, default_host().registry)
 
 
 def test_validation_callback_every_eval_every_steps_and_pruning_propagates_after_saving(tmp_path):
@@ -285,13 +291,13 @@ def test_too_many_ways_fail_before_training_naming_the_split():
 
 def test_build_learner_wires_backbone_regularizers_and_ways():
     strategy = recipe_with(strategy__regularizers=["grad_probe"]).fixed_strategy()
-    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8))
+    learner = build_learner(strategy, Preprocessing(channels=1, image_size=8), default_host().registry)
     assert isinstance(learner.backbone, FlatLinear) and learner.backbone.layer.in_features == 64
     assert learner.ways == 3 and isinstance(learner.regularizers[0], GradProbe)
 
 
 def test_train_recipe_scores_test_episodes_and_writes_metrics(tmp_path):
-    report = train_recipe(make_recipe(), workdir=tmp_path)
+    report = train_recipe(make_recipe(), default_host().registry, workdir=tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert report.test.n == 5 and metrics["test"]["per_episode"] == report.test.per_episode
     assert metrics["val"]["mean"] == report.result.val.mean and (tmp_path / CHECKPOINT_NAME).is_file()

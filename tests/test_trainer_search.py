@@ -8,10 +8,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from autometa import plugins, testing
+from autometa.authoring import testing
 from autometa.cli import app
+from autometa.plugins import default_host
 from autometa.recipe import Recipe
-from autometa.run_directory import RunDirectory
+from autometa.search import RunDirectory
 
 
 class LastChoice:
@@ -31,9 +32,9 @@ class LastChoice:
 def tiny_patterns():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models on a shared CPU: threads only add overhead
-    plugins.register_plugin(testing, testing.TESTING_PLUGIN)
+    default_host().register(testing, testing.TESTING_PLUGIN)
     yield
-    plugins.unregister_plugin(testing.TESTING_PLUGIN)
+    default_host().unregister(testing.TESTING_PLUGIN)
     torch.set_num_threads(threads)
 
 

@@ -15,8 +15,7 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
-from autometa.networks import Backbone
+from autometa import Backbone, PluginOptions
 
 
 class Conv4Options(PluginOptions):

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
-from autometa.networks import Backbone
+from autometa import Backbone, PluginOptions
 
 #: Channel multipliers of the four stages relative to ``width``.
 STAGE_MULTIPLIERS = (1.0, 2.5, 5.0, 10.0)

@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from autometa.data import Dataset, Preprocessing, SplitData, split_by_group
-from autometa.errors import DataError
+from autometa import DataError, Dataset, Preprocessing, SplitData, split_by_group
 
 FILES = ("train", "test", "meta")
 #: Bertinetto et al.'s CIFAR-FS split (the classes not listed are meta-train).

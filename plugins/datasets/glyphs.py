@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from autometa.data import (
+from autometa import (
     Dataset,
     Preprocessing,
     SplitData,

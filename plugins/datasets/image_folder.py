@@ -18,9 +18,20 @@ import torch
 import yaml
 from pydantic import Field
 
-from autometa.data import SPLITS, Dataset, Preprocessing, SplitData, assign_groups, cache_key, cached, split_by_group
-from autometa.errors import DataError
-from autometa.image_files import IMAGE_EXTENSIONS, decode_image, is_image
+from autometa import (
+    IMAGE_EXTENSIONS,
+    SPLITS,
+    DataError,
+    Dataset,
+    Preprocessing,
+    SplitData,
+    assign_groups,
+    cache_key,
+    cached,
+    decode_image,
+    is_image,
+    split_by_group,
+)
 
 _VERSION = 1
 

@@ -17,9 +17,18 @@ from pathlib import Path, PurePosixPath
 import torch
 from pydantic import Field
 
-from autometa.data import SPLITS, Dataset, ImageClasses, Preprocessing, SplitData, cache_key, cached
-from autometa.errors import DataError
-from autometa.image_files import decode_image, is_image
+from autometa import (
+    SPLITS,
+    DataError,
+    Dataset,
+    ImageClasses,
+    Preprocessing,
+    SplitData,
+    cache_key,
+    cached,
+    decode_image,
+    is_image,
+)
 
 _VERSION = 1
 

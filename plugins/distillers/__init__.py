@@ -1,6 +1,6 @@
 """Built-in distillers: Hinton logit distillation and embedding distillation."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

@@ -15,10 +15,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autometa.compression import CompressionContext, Distiller, StageOutput, feature_size, fit_on_episodes
-from autometa.deploy import predictor_inputs
-from autometa.episodes import Episode
-from autometa_plugins.distillers.student import DistillationOptions, describe, make_student
+from autometa import (
+    CompressionContext,
+    Distiller,
+    Episode,
+    StageOutput,
+    feature_size,
+    fit_on_episodes,
+)
+from autometa_plugins.distillers.student import (
+    DistillationOptions,
+    describe,
+    make_student,
+)
 
 
 class EmbeddingDistiller(Distiller):
@@ -36,7 +45,7 @@ class EmbeddingDistiller(Distiller):
         )
 
         def loss(episode: Episode):
-            inputs = predictor_inputs(episode)
+            inputs = episode.predictor_inputs()
             images = torch.cat([inputs[0], inputs[2]])
             with torch.no_grad():
                 target = context.teacher.backbone(images)

@@ -15,10 +15,18 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from autometa.compression import CompressionContext, Distiller, StageOutput, fit_on_episodes
-from autometa.deploy import predictor_inputs
-from autometa.episodes import Episode
-from autometa_plugins.distillers.student import DistillationOptions, describe, make_student
+from autometa import (
+    CompressionContext,
+    Distiller,
+    Episode,
+    StageOutput,
+    fit_on_episodes,
+)
+from autometa_plugins.distillers.student import (
+    DistillationOptions,
+    describe,
+    make_student,
+)
 
 
 class LogitOptions(DistillationOptions):
@@ -37,7 +45,7 @@ class LogitDistiller(Distiller):
         t = options.temperature
 
         def loss(episode: Episode):
-            inputs = predictor_inputs(episode)
+            inputs = episode.predictor_inputs()
             logits = student(*inputs)
             soft = F.kl_div(
                 F.log_softmax(logits / t, dim=-1),

@@ -7,9 +7,14 @@ import copy
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions, component_type
-from autometa.compression import CompressionContext, feature_size, head_needs_feature_size
-from autometa.errors import RecipeError
+from autometa import (
+    CompressionContext,
+    PluginOptions,
+    RecipeError,
+    component_type,
+    feature_size,
+    head_needs_feature_size,
+)
 
 
 class DistillationOptions(PluginOptions):
@@ -26,10 +31,7 @@ def make_student(predictor: nn.Module, backbone_ref, context: CompressionContext
     student = copy.deepcopy(predictor)
     if backbone_ref is None:
         return student
-    from autometa.plugins import get_registry
-
-    registry = context.registry or get_registry()
-    new = registry.create(
+    new = context.registry.create(
         "backbone",
         backbone_ref,
         in_channels=context.preprocessing.channels,

@@ -1,6 +1,6 @@
 """Built-in exporters: torch.export (.pt2) and ONNX."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

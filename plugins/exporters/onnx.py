@@ -10,7 +10,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from autometa.deploy import Exporter, ExporterOptions, PredictorInputs, predictor_dynamic_shapes
+from autometa import (
+    Exporter,
+    ExporterOptions,
+    PredictorInputs,
+    predictor_dynamic_shapes,
+)
 
 INPUT_NAMES = ["support_images", "support_onehot", "query_images"]
 

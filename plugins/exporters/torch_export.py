@@ -8,7 +8,7 @@ from typing import Callable, ClassVar
 import torch
 from torch import nn
 
-from autometa.deploy import Exporter, PredictorInputs, predictor_dynamic_shapes
+from autometa import Exporter, PredictorInputs, predictor_dynamic_shapes
 
 #: Operator namespace of PT2E int8 graphs; torchao registers it, so loading needs ``import torchao``.
 INT8_NAMESPACE = "quantized_decomposed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from autometa.inner_loop import GradientLearner, GradientLearnerOptions
+from autometa import GradientLearner, GradientLearnerOptions
 
 
 class MAMLOptions(GradientLearnerOptions):

@@ -15,9 +15,8 @@ from __future__ import annotations
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
+from autometa import EmbeddingLearner, PluginOptions
 from autometa_plugins.learners._distances import Temperature, cosine_similarity
-from autometa_plugins.learners._embedding import EmbeddingLearner
 
 
 class MatchingOptions(PluginOptions):

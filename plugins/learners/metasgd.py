@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from autometa.components import component_type
+from autometa import component_type
 from autometa_plugins.learners.maml import MAML, MAMLOptions
 
 

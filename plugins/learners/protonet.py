@@ -14,9 +14,13 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
-from autometa_plugins.learners._distances import Temperature, class_means, cosine_similarity, squared_euclidean
-from autometa_plugins.learners._embedding import EmbeddingLearner
+from autometa import EmbeddingLearner, PluginOptions
+from autometa_plugins.learners._distances import (
+    Temperature,
+    class_means,
+    cosine_similarity,
+    squared_euclidean,
+)
 
 #: Temperature used when none is given: squared distances are large, cosines lie in [-1, 1].
 DEFAULT_TEMPERATURE = {"squared_euclidean": 1.0, "cosine": 0.1}

@@ -6,10 +6,13 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from autometa.episodes import TaskBatch
-from autometa.errors import RecipeError
-from autometa.inner_loop import GradientLearner, GradientLearnerOptions
-from autometa.learners import StepOutput
+from autometa import (
+    GradientLearner,
+    GradientLearnerOptions,
+    RecipeError,
+    StepOutput,
+    TaskBatch,
+)
 
 
 class ReptileOptions(GradientLearnerOptions):
@@ -31,7 +34,7 @@ class Reptile(GradientLearner):
     Options = ReptileOptions
     supports_per_step_bn = False
 
-    def __init__(self, options, backbone, ways, registry=None, regularizers=None):
+    def __init__(self, options, backbone, ways, registry, regularizers=()):
         super().__init__(options, backbone, ways, registry, regularizers)
         if any(p.requires_grad for p in self.inner_optimizer.parameters()):
             raise RecipeError(

@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
-from autometa_plugins.learners._embedding import EmbeddingLearner
+from autometa import EmbeddingLearner, PluginOptions
 
 
 class SiameseOptions(PluginOptions):

@@ -20,9 +20,12 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from autometa.components import PluginOptions
-from autometa_plugins.learners._distances import Temperature, class_means, cosine_similarity
-from autometa_plugins.learners._embedding import EmbeddingLearner
+from autometa import EmbeddingLearner, PluginOptions
+from autometa_plugins.learners._distances import (
+    Temperature,
+    class_means,
+    cosine_similarity,
+)
 
 
 class TaskConditionedOptions(PluginOptions):

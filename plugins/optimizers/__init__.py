@@ -1,6 +1,6 @@
 """Built-in inner optimizers (update rules of the inner loop)."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

@@ -32,9 +32,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.errors import PluginError
-from autometa.inner_loop import InnerOptimizer
+from autometa import InnerOptimizer, PluginError, PluginOptions
 
 MOMENTUM_DECAYS = (0.5, 0.9)
 TIME_SCALES = (1.0, 3.0, 10.0)

@@ -8,8 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.inner_loop import InnerOptimizer
+from autometa import InnerOptimizer, PluginOptions
 
 
 class MetaSGDOptions(PluginOptions):

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from autometa.inner_loop import InnerOptimizer
+from autometa import InnerOptimizer
 
 
 class SGD(InnerOptimizer):

@@ -1,6 +1,6 @@
 """Built-in pruners: structured channel pruning and unstructured magnitude pruning."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

@@ -16,17 +16,17 @@ import torch_pruning as tp
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.compression import (
+from autometa import (
     CompressionContext,
+    PluginOptions,
     Pruner,
     StageOutput,
+    count_parameters,
     feature_size,
-    fit_on_episodes,
     head_needs_feature_size,
+    prune_in_steps,
     query_cross_entropy,
 )
-from autometa.deploy import count_parameters
 
 
 class ChannelPruningOptions(PluginOptions):
@@ -73,20 +73,16 @@ class ChannelPruner(Pruner):
             ignored_layers=[_last_layer(backbone)] if keep_output else [],
             round_to=options.round_to,
         )
-        for _ in range(options.iterations):
+        def prune_step(step: int) -> None:
             if options.importance == "taylor":
                 predictor.zero_grad()
                 query_cross_entropy(predictor, context.sample_episode()).backward()
             pruner.step()
-            predictor.zero_grad(set_to_none=True)
-            if options.finetune_steps:
-                fit_on_episodes(
-                    predictor,
-                    context,
-                    lambda episode: query_cross_entropy(predictor, episode),
-                    steps=options.finetune_steps,
-                    lr=options.lr,
-                )
+
+        prune_in_steps(
+            predictor, context, prune_step,
+            iterations=options.iterations, finetune_steps=options.finetune_steps, lr=options.lr,
+        )
         after = count_parameters(predictor)
         return StageOutput(
             predictor.eval(),

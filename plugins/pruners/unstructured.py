@@ -13,15 +13,15 @@ from pydantic import Field
 from torch import nn
 from torch.nn.utils import prune
 
-from autometa.components import PluginOptions
-from autometa.compression import (
+from autometa import (
     CompressionContext,
+    PluginOptions,
     Pruner,
     StageOutput,
-    fit_on_episodes,
-    query_cross_entropy,
+    count_nonzero_parameters,
+    count_parameters,
+    prune_in_steps,
 )
-from autometa.deploy import count_nonzero_parameters, count_parameters
 
 
 class MagnitudeOptions(PluginOptions):
@@ -43,21 +43,18 @@ class MagnitudePruner(Pruner):
         weights = [
             (m, "weight") for m in predictor.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
         ]
-        for step in range(1, options.iterations + 1):
+        def prune_step(step: int) -> None:
             # Cumulative target after this step; pruning the remaining weights by the increment.
             done = 1 - (1 - options.amount) ** ((step - 1) / options.iterations)
             target = 1 - (1 - options.amount) ** (step / options.iterations)
             prune.global_unstructured(
                 weights, pruning_method=prune.L1Unstructured, amount=(target - done) / (1 - done)
             )
-            if options.finetune_steps:
-                fit_on_episodes(
-                    predictor,
-                    context,
-                    lambda episode: query_cross_entropy(predictor, episode),
-                    steps=options.finetune_steps,
-                    lr=options.lr,
-                )
+
+        prune_in_steps(
+            predictor, context, prune_step,
+            iterations=options.iterations, finetune_steps=options.finetune_steps, lr=options.lr,
+        )
         for module, name in weights:
             prune.remove(module, name)
         total, nonzero = count_parameters(predictor), count_nonzero_parameters(predictor)

@@ -1,6 +1,6 @@
 """Built-in quantizers: PT2E post-training int8."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

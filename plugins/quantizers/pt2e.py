@@ -17,10 +17,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.compression import CompressionContext, Quantizer, StageOutput, episode_accuracy
-from autometa.deploy import predictor_inputs
-from autometa.errors import PluginError
+from autometa import (
+    CompressionContext,
+    PluginError,
+    PluginOptions,
+    Quantizer,
+    StageOutput,
+    episode_accuracy,
+)
 
 
 class Int8Options(PluginOptions):
@@ -39,8 +43,13 @@ class Int8Quantizer(Quantizer):
     def quantize(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
         try:
             from torchao.quantization.pt2e import allow_exported_model_train_eval
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-            from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as x86
+            from torchao.quantization.pt2e.quantize_pt2e import (
+                convert_pt2e,
+                prepare_pt2e,
+            )
+            from torchao.quantization.pt2e.quantizer import (
+                x86_inductor_quantizer as x86,
+            )
         except ImportError:
             raise PluginError(
                 "quantizer 'int8' needs torchao; install it with: pip install 'autometa[quantize]'"
@@ -55,7 +64,7 @@ class Int8Quantizer(Quantizer):
         prepared = prepare_pt2e(captured, quantizer)
         with torch.no_grad():
             for _ in range(options.calibration_episodes):
-                support, _, query = predictor_inputs(context.sample_episode())
+                support, _, query = context.sample_episode().predictor_inputs()
                 prepared(torch.cat([support, query]))
         quantized = copy.deepcopy(predictor)
         # The backbone alone is captured: the predictor calls it twice (support, query),

@@ -1,6 +1,6 @@
 """Built-in meta-regularizers."""
 
-from autometa.hookspecs import hookimpl
+from autometa import hookimpl
 
 
 @hookimpl

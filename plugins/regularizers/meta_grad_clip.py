@@ -7,8 +7,7 @@ from typing import Any
 import torch
 from pydantic import Field
 
-from autometa.components import PluginOptions
-from autometa.regularizers import Regularizer
+from autometa import PluginOptions, Regularizer
 
 
 class MetaGradClip(Regularizer):

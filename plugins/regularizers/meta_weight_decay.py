@@ -7,9 +7,7 @@ from typing import Any
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.inner_loop import InnerOptimizer
-from autometa.regularizers import Regularizer
+from autometa import InnerOptimizer, PluginOptions, Regularizer
 
 
 class MetaWeightDecay(Regularizer):

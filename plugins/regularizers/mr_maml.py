@@ -48,9 +48,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from autometa.components import PluginOptions
-from autometa.errors import PluginError
-from autometa.regularizers import Regularizer
+from autometa import PluginError, PluginOptions, Regularizer
 
 
 class StochasticConv2d(nn.Conv2d):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from autometa.components import PluginOptions
-from autometa.regularizers import Regularizer
+from autometa import PluginOptions, Regularizer
 
 
 class Proximal(Regularizer):

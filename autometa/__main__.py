@@ -1,0 +1,5 @@
+"""``python -m autometa``: the ``autometa`` command."""
+
+from autometa.cli import main
+
+main()

@@ -1,0 +1,190 @@
+"""The compression pipeline and the jobs around it: compress a run's winner, export a checkpoint, score a file.
+
+:func:`compress` runs the recipe's stages in order (prune, distil, quantize) and
+measures every stage's accuracy, size, FLOPs and latency for the model card.
+:func:`compress_run` does that to the best trial of a search and exports,
+verifies and documents the result in ``runs/<name>/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from autometa.components.registry import Registry
+from autometa.data.episodes import Episode, EpisodeSampler
+from autometa.data.loading import load_data
+from autometa.deploy.exporter import load_artifact, predict_episode
+from autometa.deploy.measure import LATENCY_RUNS, measure_latencies
+from autometa.deploy.model_card import (
+    Accuracy,
+    ModelCard,
+    StageCard,
+    machine_description,
+    preprocessing_dict,
+    stage_card,
+)
+from autometa.deploy.stages import STAGES, CompressionContext, StageOutput, frozen_copy
+from autometa.deploy.verify import ExportReport, export_and_verify
+from autometa.errors import AutometaError
+from autometa.learning.checkpoint import load_checkpoint
+from autometa.learning.evaluation import EvalResult, evaluate, evaluate_predictor, split_episodes
+from autometa.recipe.loading import load_recipe
+from autometa.recipe.schema import CompressionSection, Recipe
+
+
+@dataclass
+class CompressionResult:
+    """The final predictor and one model-card row per stage (``original`` first)."""
+
+    predictor: nn.Module
+    stages: list[StageCard]
+
+
+def compress(
+    predictor: nn.Module,
+    section: CompressionSection | None,
+    context: CompressionContext,
+    test_episodes: Sequence[Episode],
+    *,
+    latency_runs: int = LATENCY_RUNS,
+) -> CompressionResult:
+    """Run the section's stages in order (prune, distil, quantize) and score each result.
+
+    A stage that is not kept (``kept=False``) is recorded and its input passed on.
+    Latencies of all stages are measured side by side (calls in turn) on the first
+    test episode, so their ratios hold on a busy machine.
+    """
+    registry = context.registry
+    example = test_episodes[0].predictor_inputs()
+    current = predictor.eval()
+    # (stage, plugin, predictor, output) per stage; latencies are measured together at the end.
+    rows: list[tuple[str, str, nn.Module, StageOutput]] = [("original", "-", current, StageOutput(current))]
+    for stage, method in STAGES.items():
+        ref = getattr(section, stage, None) if section is not None else None
+        if ref is None:
+            continue
+        output: StageOutput = getattr(registry.create(stage, ref), method)(current, context)
+        rows.append((stage, ref.name, output.predictor.eval(), output))
+        if output.kept:
+            current = output.predictor.eval()
+    latencies = measure_latencies([model for _, _, model, _ in rows], example, runs=latency_runs)
+    cards = [
+        stage_card(
+            stage, plugin, model, Accuracy.from_eval(evaluate_predictor(model, test_episodes)), example, latency,
+            kept=output.kept, notes=output.notes,
+        )
+        for (stage, plugin, model, output), latency in zip(rows, latencies)
+    ]
+    return CompressionResult(current, cards)
+
+
+#: Written last into the artifacts folder: the SHA-256 of the checkpoint they were made from.
+SOURCE_STAMP = "source-checkpoint.sha256"
+
+
+def compress_run(
+    run_dir: Path, registry: Registry, *, recipe: Recipe | None = None, latency_runs: int = LATENCY_RUNS,
+    skip_if_current: bool = False,
+) -> Path:
+    """Compress, export and document the best trial of ``run_dir``; returns ``run_dir/artifacts``.
+
+    Reads ``best/checkpoint.pt``; the recipe (default: the run's resolved
+    ``recipe.yaml``) gives the data, the evaluation episodes, the ``compression``
+    stages and the ``export.formats``. Writes each exported file and
+    ``model_card.json`` / ``model_card.md``. With ``skip_if_current`` (a resumed
+    search) nothing is redone when the artifacts were made from this very checkpoint.
+    Components come from ``registry`` (the plugin host's).
+    """
+    run_dir = Path(run_dir)
+    best = run_dir / "best" / "checkpoint.pt"
+    if not best.is_file():
+        raise AutometaError(f"{best}: no best trial to compress; run 'autometa search' on the recipe first")
+    artifacts = run_dir / "artifacts"
+    source = artifacts / SOURCE_STAMP
+    digest = hashlib.sha256(best.read_bytes()).hexdigest()
+    if skip_if_current and source.is_file() and source.read_text() == digest:
+        return artifacts
+    recipe = recipe or load_recipe(run_dir / "recipe.yaml", registry)
+    checkpoint = load_checkpoint(best, registry)
+    data = load_data(recipe.data, registry)
+    predictor = checkpoint.learner.deployable_predictor()
+    teacher = frozen_copy(predictor)
+    sampler = EpisodeSampler(
+        data.train, checkpoint.strategy.train_episodes, preprocessing=data.preprocessing, seed=recipe.seed
+    )
+    context = CompressionContext(
+        teacher=teacher,
+        sample_episode=lambda: sampler.sample(1).episode(0),
+        val_episodes=split_episodes(recipe, data, "val"),
+        preprocessing=data.preprocessing,
+        registry=registry,
+    )
+    test_episodes = split_episodes(recipe, data, "test")
+    result = compress(predictor, recipe.compression, context, test_episodes, latency_runs=latency_runs)
+    reports = [
+        export_and_verify(
+            result.predictor,
+            registry.create("exporter", ref),
+            artifacts / f"predictor{registry.get('exporter', ref.name).cls.suffix}",
+            list(test_episodes[:3]),
+        )
+        for ref in recipe.export.formats
+    ]
+    ModelCard(
+        name=recipe.name,
+        strategy=checkpoint.strategy.model_dump(mode="json"),
+        dataset=recipe.data.dataset.to_data(),
+        episode_shape=recipe.evaluation.shape.model_dump(),
+        preprocessing=preprocessing_dict(data.preprocessing),
+        stages=result.stages,
+        artifacts=reports,
+        machine=machine_description(),
+    ).write(artifacts)
+    source.write_text(digest)
+    return artifacts
+
+
+def export_checkpoint(
+    checkpoint_path: Path, formats: list[str], registry: Registry, out_dir: Path | None = None, *,
+    verify_episodes: int = 3,
+) -> list[ExportReport]:
+    """Export a trained checkpoint's predictor (uncompressed) to ``formats`` and verify each.
+
+    Verification uses the first meta-test episodes of the checkpoint's recipe;
+    files go to ``out_dir`` (default: ``export/`` beside the checkpoint).
+    """
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint = load_checkpoint(checkpoint_path, registry)
+    out_dir = Path(out_dir) if out_dir else checkpoint_path.parent / "export"
+    recipe = checkpoint.recipe
+    data = load_data(recipe.data, registry)
+    episodes = list(split_episodes(recipe, data, "test")[:verify_episodes])
+    predictor = checkpoint.learner.deployable_predictor().eval()
+    reports = []
+    for name in formats:
+        exporter = registry.create("exporter", name)
+        reports.append(export_and_verify(predictor, exporter, out_dir / f"predictor{exporter.suffix}", episodes))
+    return reports
+
+
+def evaluate_artifact(
+    artifact: Path, recipe_path: Path, registry: Registry, *, episodes: int | None = None
+) -> EvalResult:
+    """Score an exported predictor file on the meta-test episodes of ``recipe_path``'s data set.
+
+    The episodes are the recipe's fixed test episodes (``evaluation`` shape and
+    seed); ``episodes`` overrides their count. Returns an ``EvalResult``.
+    """
+    predictor = load_artifact(Path(artifact), registry)
+    recipe = load_recipe(recipe_path, registry)
+    if episodes is not None:
+        recipe = recipe.model_copy(
+            update={"evaluation": recipe.evaluation.model_copy(update={"test_episodes": episodes})}
+        )
+    data = load_data(recipe.data, registry)
+    return evaluate(lambda episode: predict_episode(predictor, episode), split_episodes(recipe, data, "test"))

@@ -1,0 +1,132 @@
+"""Verification of an exported file: same logits as the in-framework predictor, and it runs without autometa.
+
+:func:`export_and_verify` exports, then checks the file twice: its logits must
+match the predictor within the exporter's stated tolerance on several episodes,
+and the exporter's own five-line loader (the one printed in the model card) must
+run in a fresh Python process in which importing autometa is impossible, on an
+episode of another size than the one traced.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from autometa.data.episodes import Episode
+from autometa.deploy.exporter import Exporter, predict_episode
+from autometa.deploy.measure import PredictorInputs
+from autometa.errors import ExportError
+
+
+@dataclass
+class ExportReport:
+    """One exported file and how it passed verification."""
+
+    format: str
+    file: str
+    size_bytes: int
+    max_abs_diff: float
+    tolerance: str
+    fresh_process: bool
+    loader_code: str
+
+
+#: Run in a fresh ``python -I``: forbid autometa, run the exporter's loader, save logits.
+_FRESH_PROCESS_RUNNER = """
+import sys, importlib.abc
+class _NoAutometa(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('autometa', 'autometa_plugins'):
+            raise ImportError('autometa must not be needed to run an exported predictor')
+sys.meta_path.insert(0, _NoAutometa())
+import numpy as np
+inputs = np.load(sys.argv[1])
+{loader}
+logits = predict(inputs['support'], inputs['onehot'], inputs['query'])
+assert not any(m.split('.')[0] in ('autometa', 'autometa_plugins') for m in sys.modules)
+np.save(sys.argv[2], np.asarray(logits, dtype=np.float32))
+"""
+
+
+def run_in_fresh_process(loader_code: str, inputs: PredictorInputs, *, timeout: float = 300) -> np.ndarray:
+    """Run ``loader_code``'s ``predict`` on ``inputs`` in ``python -I`` with autometa blocked."""
+    script = _FRESH_PROCESS_RUNNER.format(loader=textwrap.dedent(loader_code))
+    with tempfile.TemporaryDirectory() as tmp:
+        in_file, out_file = Path(tmp) / "inputs.npz", Path(tmp) / "logits.npy"
+        support, onehot, query = (t.detach().cpu().numpy().astype(np.float32) for t in inputs)
+        np.savez(in_file, support=support, onehot=onehot, query=query)
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", script, str(in_file), str(out_file)],
+            capture_output=True, text=True, timeout=timeout, cwd=tmp,
+        )
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ExportError(f"the exported predictor did not run in a fresh Python process: {last}")
+        return np.load(out_file)
+
+
+def export_and_verify(
+    predictor: nn.Module, exporter: Exporter, path: Path, episodes: list[Episode]
+) -> ExportReport:
+    """Export (traced on ``episodes[0]``), then check logits in this process on every
+    episode and in a fresh process on the last one with a class and a query fewer,
+    so a file whose sizes were pinned at tracing fails here.
+    """
+    predictor = predictor.eval()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exporter.export(predictor, episodes[0].predictor_inputs(), path)
+    loaded = exporter.load(path)
+    atol, rtol = exporter.options.atol, exporter.options.rtol
+    worst = 0.0
+    for episode in episodes:
+        expected = predict_episode(predictor, episode)
+        got = predict_episode(loaded, episode)
+        worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: exported logits"))
+    smaller = _smaller_episode(episodes[-1])
+    fresh_inputs = smaller.predictor_inputs()
+    expected = predict_episode(predictor, smaller)
+    got = torch.from_numpy(run_in_fresh_process(exporter.loader_code(str(path.resolve())), fresh_inputs))
+    worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: fresh-process logits"))
+    return ExportReport(
+        format=exporter.name,
+        file=path.name,
+        size_bytes=path.stat().st_size,
+        max_abs_diff=worst,
+        tolerance=f"|exported - eager| <= {atol:g} + {rtol:g} * |eager|",
+        fresh_process=True,
+        loader_code=textwrap.dedent(exporter.loader_code(path.name)).strip(),
+    )
+
+
+def _smaller_episode(episode: Episode) -> Episode:
+    """The same task without its last class (when it has more than two) and its last query:
+    N, S and Q the export was not traced with."""
+    ways = episode.ways - 1 if episode.ways > 2 else episode.ways
+    support, query = episode.support_y < ways, episode.query_y < ways
+    keep = max(1, int(query.sum()) - 1)
+    return Episode(
+        episode.support_x[support], episode.support_y[support],
+        episode.query_x[query][:keep], episode.query_y[query][:keep], ways,
+    )
+
+
+def _check_close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str) -> float:
+    got, expected = got.float().cpu(), expected.float().cpu()
+    if got.shape != expected.shape:
+        raise ExportError(f"{what} have shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
+    diff = (got - expected).abs()
+    if not bool((diff <= atol + rtol * expected.abs()).all()):
+        raise ExportError(
+            f"{what} differ from the in-framework predictor by up to {float(diff.max()):.3g} "
+            f"(tolerance {atol:g} + {rtol:g}*|logit|); export without quantization or raise the tolerance"
+        )
+    return float(diff.max())

@@ -1,0 +1,43 @@
+"""The recipe: one YAML file that fully determines a run, its schema, search-space syntax and loading."""
+
+from autometa.recipe.json_schema import recipe_json_schema
+from autometa.recipe.loading import RecipeLoader, dump_recipe, load_recipe, parse_recipe
+from autometa.recipe.schema import (
+    CompressionSection,
+    DataSection,
+    EpisodeShape,
+    EvaluationSection,
+    ExportSection,
+    Recipe,
+    SearchSection,
+    Section,
+    Strategy,
+    TrainingSection,
+    Transforms,
+)
+from autometa.recipe.space import FixedSuggester, Suggester, candidates, contains_search, node_kind, resolve
+
+__all__ = [
+    "recipe_json_schema",
+    "RecipeLoader",
+    "dump_recipe",
+    "load_recipe",
+    "parse_recipe",
+    "CompressionSection",
+    "DataSection",
+    "EpisodeShape",
+    "EvaluationSection",
+    "ExportSection",
+    "Recipe",
+    "SearchSection",
+    "Section",
+    "Strategy",
+    "TrainingSection",
+    "Transforms",
+    "FixedSuggester",
+    "Suggester",
+    "candidates",
+    "contains_search",
+    "node_kind",
+    "resolve",
+]

@@ -1,0 +1,162 @@
+"""The recipe's schema: the sections of one YAML file that fully determines a run (with its seed).
+
+Each section is a pydantic model whose fields carry their defaults and
+descriptions (``autometa recipe show`` and ``recipe schema`` print them). Only
+the ``strategy`` section may hold search nodes (:mod:`autometa.recipe.space`): it
+is the search space, and :meth:`Recipe.strategy_for` resolves it into a concrete
+:class:`Strategy`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from autometa.components.component import PluginOptions, component_type
+from autometa.errors import RecipeError
+from autometa.recipe.space import Suggester, contains_search, resolve
+
+
+class Section(PluginOptions):
+    """A recipe section: unknown keys are errors."""
+
+
+class EpisodeShape(Section):
+    """N-way K-shot Q-query."""
+
+    ways: int = Field(5, ge=2, description="classes per episode (N)")
+    shots: int = Field(1, ge=1, description="labelled support images per class (K)")
+    queries: int = Field(15, ge=1, description="query images per class (Q)")
+
+
+class Transforms(Section):
+    """Preprocessing and augmentation applied to every image."""
+
+    image_size: int | None = Field(None, ge=8, description="resize to this square size (None: as stored)")
+    normalize: Literal["none", "dataset"] = Field(
+        "none", description="'dataset': subtract the meta-train mean, divide by its std"
+    )
+    augment: list[Literal["flip", "crop", "jitter"]] = Field(
+        default_factory=list, description="training-time augmentation of meta-train images"
+    )
+
+
+class DataSection(Section):
+    dataset: component_type("dataset") = Field(description="data set plugin and its options")
+    transforms: Transforms = Field(default_factory=Transforms, description="resize, normalisation, augmentation")
+    cache_dir: Path | None = Field(None, description="where rendered/decoded data is cached (default: user cache)")
+
+
+class EvaluationSection(Section):
+    """The fixed, seeded episodes every candidate is scored on."""
+
+    ways: int = Field(5, ge=2, description="classes per evaluation episode (N)")
+    shots: int = Field(1, ge=1, description="support images per class (K)")
+    queries: int = Field(15, ge=1, description="query images per class (Q)")
+    val_episodes: int = Field(100, ge=2, description="validation episodes (the search objective)")
+    test_episodes: int = Field(600, ge=2, description="test episodes (final scores)")
+
+    @property
+    def shape(self) -> EpisodeShape:
+        return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries)
+
+
+class Strategy(Section):
+    """One candidate: everything the search may vary. In a recipe, any value may be a search node."""
+
+    learner: component_type("learner") = Field(description="meta-learner plugin and its options")
+    backbone: component_type("backbone") = Field("conv4", description="backbone plugin and its options")
+    train_episodes: EpisodeShape = Field(default_factory=EpisodeShape, description="training episode shape")
+    meta_batch_size: int = Field(4, ge=1, description="tasks per meta-update")
+    outer_optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="meta (outer) optimizer")
+    outer_lr: float = Field(1e-3, gt=0, description="meta (outer) learning rate")
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="outer learning-rate schedule")
+    grad_clip: float | None = Field(None, gt=0, description="clip the meta-gradient norm to this")
+    regularizers: list[component_type("regularizer")] = Field(
+        default_factory=list, description="meta-regularizer plugins"
+    )
+
+
+class TrainingSection(Section):
+    """The per-candidate training budget (not searched)."""
+
+    meta_steps: int = Field(500, ge=1, description="meta-updates per candidate")
+    eval_every: int = Field(100, ge=1, description="validation scores reported every this many steps")
+    amp: Literal["auto", "bf16", "off"] = Field("auto", description="bf16 autocast: auto = on GPU only")
+    checkpoint_every: int = Field(100, ge=1, description="save a resumable checkpoint every this many steps")
+
+
+class SearchSection(Section):
+    """How Optuna searches the strategy space (see docs/search.md)."""
+
+    trials: int = Field(20, ge=1, description="trials to finish (complete, pruned or failed); a rerun resumes up to this")
+    timeout_minutes: float | None = Field(None, gt=0, description="stop starting trials after this long (per run)")
+    workers: int = Field(1, ge=1, description="local worker processes sharing one journal storage (--workers overrides)")
+    sampler: Literal["auto", "tpe", "random", "nsga2"] = Field(
+        "auto", description="auto: TPE (seeded) for one objective, NSGA-II for several"
+    )
+    startup_trials: int = Field(
+        5, ge=0, description="random trials before TPE models the space and the median pruner starts pruning"
+    )
+    pruner: Literal["hyperband", "median", "none"] = Field(
+        "hyperband", description="prune across training on the intermediate validation accuracy"
+    )
+    wilcoxon: bool = Field(True, description="also prune across validation episodes (WilcoxonPruner, paired)")
+    wilcoxon_p_threshold: float = Field(
+        0.1, gt=0, lt=1, description="p-value under which a trial is judged worse than the best one"
+    )
+    objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
+        default_factory=lambda: ["accuracy"],
+        min_length=1,
+        description="accuracy first; add params, flops or latency for a multi-objective (Pareto) search",
+    )
+
+    @field_validator("objectives")
+    @classmethod
+    def _accuracy_first(cls, value: list[str]) -> list[str]:
+        if value[0] != "accuracy" or len(set(value)) != len(value):
+            raise ValueError("list 'accuracy' first and each objective once, e.g. [accuracy, params]")
+        return value
+
+
+class CompressionSection(Section):
+    """Prune, distil and quantize the winner (runs after the search)."""
+
+    pruner: component_type("pruner") | None = None
+    distiller: component_type("distiller") | None = None
+    quantizer: component_type("quantizer") | None = None
+
+
+class ExportSection(Section):
+    formats: list[component_type("exporter")] = Field(default_factory=list)
+
+
+class Recipe(Section):
+    """The whole run."""
+
+    name: str = Field(description="run name: the run directory is <output_dir>/<name>")
+    seed: int = Field(0, description="seeds episodes, initialisation and the sampler: same seed, same run")
+    output_dir: Path = Field(Path("runs"), description="parent of the run directory")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, then MPS, then CPU")
+    data: DataSection = Field(description="the data set and its preprocessing")
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection, description="fixed scoring episodes")
+    strategy: dict[str, Any] = Field(description="the search space: a Strategy whose values may be search nodes")
+    training: TrainingSection = Field(default_factory=TrainingSection, description="per-candidate budget")
+    search: SearchSection = Field(default_factory=SearchSection)
+    compression: CompressionSection | None = None
+    export: ExportSection = Field(default_factory=ExportSection)
+
+    def strategy_for(self, suggester: Suggester) -> Strategy:
+        """Resolve the search space into one concrete strategy."""
+        return Strategy.model_validate(resolve(self.strategy, suggester))
+
+    def fixed_strategy(self) -> Strategy:
+        """The strategy of a recipe without search nodes (``autometa train``)."""
+        if contains_search(self.strategy):
+            raise RecipeError(
+                "strategy: this recipe declares a search space; run 'autometa search' "
+                "or train a fixed strategy such as runs/<name>/best/strategy.yaml"
+            )
+        return Strategy.model_validate(self.strategy)

@@ -1,0 +1,167 @@
+"""Search-space syntax: inline search nodes (choice, int, uniform, log_uniform) inside a recipe.
+
+Any value under a recipe's ``strategy`` may be replaced by a *search node*::
+
+    inner_lr: {log_uniform: [0.01, 1.0]}     # float, sampled on a log scale
+    outer_lr: {uniform: [0.0001, 0.01]}      # float
+    inner_steps: {int: [1, 5]}               # integer, inclusive (optional step:, log:)
+    width: {choice: [32, 64]}                # categorical
+    learner:                                 # categorical with conditional parameters:
+      choice:                                # the options under a branch are only
+        maml: {inner_lr: {log_uniform: [0.01, 1.0]}}   # searched when it is chosen
+        protonet: {}
+
+:func:`resolve` turns a space into plain data by asking a :class:`Suggester`
+(Optuna's trial, in a search) for each node; parameter names are the dotted paths
+of the nodes (``learner``, ``learner.maml.inner_lr``), so conditional parameters
+get their own names. :func:`candidates` lists the concrete values a node can take
+(choices, or the two bounds of a range) so a space can be validated before any
+trial runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Protocol
+
+from autometa.errors import RecipeError
+
+NODE_KEYS = {"choice", "int", "uniform", "log_uniform"}
+_INT_EXTRAS = {"step", "log"}
+
+
+class Suggester(Protocol):
+    """Where concrete values come from (Optuna's ``Trial`` satisfies this protocol)."""
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any: ...
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int: ...
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float: ...
+
+
+def node_kind(value: Any) -> str | None:
+    """The kind of search node ``value`` is (``"int"``, ``"choice"``, ...), or None."""
+    if not isinstance(value, dict) or not value:
+        return None
+    kinds = NODE_KEYS & value.keys()
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    extras = value.keys() - {kind}
+    if extras and not (kind == "int" and extras <= _INT_EXTRAS):
+        return None
+    return kind
+
+
+def contains_search(value: Any) -> bool:
+    """Whether ``value`` holds a search node anywhere inside."""
+    if node_kind(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_search(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_search(v) for v in value)
+    return False
+
+
+def check_node(value: dict[str, Any], path: str) -> None:
+    """Raise a :class:`RecipeError` naming ``path`` if a search node is malformed."""
+    kind = node_kind(value)
+    arg = value[kind]
+    if kind == "choice":
+        if isinstance(arg, dict):
+            bad = [k for k, v in arg.items() if not isinstance(v, dict) and v is not None]
+            if not arg or bad:
+                raise RecipeError(
+                    f"{path}: 'choice' as a mapping lists options with their settings, "
+                    f"e.g. {{choice: {{maml: {{inner_steps: 1}}, protonet: {{}}}}}}"
+                )
+            return
+        if not isinstance(arg, list) or not arg:
+            raise RecipeError(f"{path}: 'choice' needs a non-empty list, e.g. {{choice: [32, 64]}}")
+        return
+    if not isinstance(arg, list) or len(arg) != 2 or not all(_is_number(x) for x in arg):
+        raise RecipeError(f"{path}: '{kind}' needs [low, high], e.g. {{{kind}: [1, 5]}}")
+    low, high = arg
+    if low > high:
+        raise RecipeError(f"{path}: search range low {low} is greater than high {high}; swap them")
+    if kind == "int" and not all(float(x).is_integer() for x in arg):
+        raise RecipeError(f"{path}: 'int' bounds must be integers, got [{low}, {high}]")
+    if (kind == "log_uniform" or value.get("log")) and low <= 0:
+        raise RecipeError(f"{path}: a log-scale range needs low > 0, got {low}")
+    step = value.get("step", 1)
+    if kind == "int" and (not isinstance(step, int) or step < 1):
+        raise RecipeError(f"{path}: 'step' must be a positive integer, got {step!r}")
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def candidates(value: Any, path: str) -> list[Any]:
+    """Representative concrete values of ``value``: each choice, or a range's two bounds.
+
+    Values nested inside a chosen branch stay as they are (they are validated by
+    whoever owns that branch); a plain value is its own single candidate.
+    """
+    kind = node_kind(value)
+    if kind is None:
+        return [value]
+    check_node(value, path)
+    arg = value[kind]
+    if kind == "choice":
+        if isinstance(arg, dict):
+            return [{name: dict(options or {})} for name, options in arg.items()]
+        return list(arg)
+    low, high = arg
+    if kind == "int":
+        return [int(low), int(high)]
+    return [float(low), float(high)]
+
+
+def resolve(value: Any, suggester: Suggester, path: str = "") -> Any:
+    """Replace every search node in ``value`` by a concrete value from ``suggester``."""
+    kind = node_kind(value)
+    if kind is not None:
+        check_node(value, path)
+        arg = value[kind]
+        if kind == "choice" and isinstance(arg, dict):
+            name = suggester.suggest_categorical(path, list(arg))
+            return {name: resolve(dict(arg[name] or {}), suggester, _join(path, name))}
+        if kind == "choice":
+            return suggester.suggest_categorical(path, list(arg))
+        if kind == "int":
+            low, high = int(arg[0]), int(arg[1])
+            return suggester.suggest_int(
+                path, low, high, step=int(value.get("step", 1)), log=bool(value.get("log", False))
+            )
+        return suggester.suggest_float(path, float(arg[0]), float(arg[1]), log=kind == "log_uniform")
+    if isinstance(value, dict):
+        return {k: resolve(v, suggester, _join(path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, suggester, _join(path, str(i))) for i, v in enumerate(value)]
+    return value
+
+
+class FixedSuggester:
+    """Answers from a dict of parameter values (e.g. a finished trial's ``params``)."""
+
+    def __init__(self, params: dict[str, Any]):
+        self.params = params
+
+    def _get(self, name: str) -> Any:
+        if name not in self.params:
+            raise RecipeError(f"no value for search parameter '{name}'")
+        return self.params[name]
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return self._get(name)
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return int(self._get(name))
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return float(self._get(name))
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key

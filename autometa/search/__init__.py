@@ -1,0 +1,63 @@
+"""The search: an Optuna study over strategies, its trials, workers, run directory, report and live view."""
+
+from autometa.search.objectives import DIRECTIONS, measure_costs
+from autometa.search.pruning import TrainingAndEpisodePruner, episode_key, make_pruner
+from autometa.search.report import pruning_savings, write_report
+from autometa.search.retries import MAX_RETRIES, count_finished, counts_toward_budget, requeue_unfinished
+from autometa.search.run import finish, run_search, test_scores
+from autometa.search.run_directory import RESUMABLE_SECTIONS, RunDirectory, read_json, write_json
+from autometa.search.study import (
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    STUDY_NAME,
+    directions,
+    make_sampler,
+    open_storage,
+    open_study,
+)
+from autometa.search.summary import SearchSummary, TrialSummary, best_numbers, summarize
+from autometa.search.trial import TrialObjective, failure_reason, optimize
+from autometa.search.view import SearchView, best_table, format_params, format_value, render_summary
+from autometa.search.workers import run_workers, worker_main
+
+__all__ = [
+    "DIRECTIONS",
+    "measure_costs",
+    "TrainingAndEpisodePruner",
+    "episode_key",
+    "make_pruner",
+    "pruning_savings",
+    "write_report",
+    "MAX_RETRIES",
+    "count_finished",
+    "counts_toward_budget",
+    "requeue_unfinished",
+    "finish",
+    "run_search",
+    "test_scores",
+    "RESUMABLE_SECTIONS",
+    "RunDirectory",
+    "read_json",
+    "write_json",
+    "GRACE_SECONDS",
+    "HEARTBEAT_SECONDS",
+    "STUDY_NAME",
+    "directions",
+    "make_sampler",
+    "open_storage",
+    "open_study",
+    "SearchSummary",
+    "TrialSummary",
+    "best_numbers",
+    "summarize",
+    "TrialObjective",
+    "failure_reason",
+    "optimize",
+    "SearchView",
+    "best_table",
+    "format_params",
+    "format_value",
+    "render_summary",
+    "run_workers",
+    "worker_main",
+]

@@ -1,0 +1,69 @@
+"""``report.md``: the run directory's human-readable account of a search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autometa.recipe.schema import Recipe
+from autometa.search.summary import SearchSummary, TrialSummary
+from autometa.search.view import format_params, format_value
+
+
+def pruning_savings(trials: list[TrialSummary], meta_steps: int) -> tuple[int, int]:
+    """(meta-steps trained, meta-steps a search without pruning would have trained) over finished trials."""
+    trained = full = 0
+    for trial in trials:
+        if trial.state in ("complete", "pruned"):
+            trained += meta_steps if trial.state == "complete" else (trial.steps or 0)
+            full += meta_steps
+    return trained, full
+
+
+def write_report(path: Path, summary: SearchSummary, recipe: Recipe) -> None:
+    """Write ``report.md``: counts, pruning savings, the winner(s) with test accuracy, every trial."""
+    counts = summary.counts()
+    trained, full = pruning_savings(summary.trials, recipe.training.meta_steps)
+    saved = f"{100 * (1 - trained / full):.0f}%" if full else "-"
+    lines = [
+        f"# Search `{summary.name}`",
+        "",
+        f"- storage: `{summary.storage}` (open it with `optuna-dashboard {summary.storage}`)",
+        f"- objectives: {', '.join(summary.objectives)}",
+        f"- trials: {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed "
+        f"(target {summary.target_trials})",
+        f"- pruning: {trained} of {full} meta-steps trained ({saved} saved)",
+        "",
+    ]
+    by_number = {t.number: t for t in summary.trials}
+    if summary.best:
+        heading = "Pareto front" if len(summary.objectives) > 1 else "Best trial"
+        lines += [f"## {heading}", "", _header(["trial", *summary.objectives, "test accuracy", "parameters"])]
+        for number in summary.best:
+            trial = by_number[number]
+            test = summary.test.get(number)
+            test_text = f"{100 * test['mean']:.2f}% +- {100 * test['ci95']:.2f}% ({test['n']} episodes)" if test else "-"
+            values = [format_value(n, v) for n, v in zip(summary.objectives, trial.values or [])]
+            lines.append(_row([str(number), *values, test_text, f"`{format_params(trial.params)}`"]))
+        lines += [
+            "",
+            f"Retrain the winner without searching: `autometa train {summary.run_dir / 'best' / 'strategy.yaml'}`",
+            "",
+        ]
+    lines += ["## All trials", "", _header(["trial", "state", "value(s)", "steps", "seconds", "reason", "parameters"])]
+    for trial in summary.trials:
+        values = ", ".join(format_value(n, v) for n, v in zip(summary.objectives, trial.values)) if trial.values else "-"
+        seconds = f"{trial.duration_s:.1f}" if trial.duration_s is not None else "-"
+        lines.append(_row([
+            str(trial.number), trial.state, values, str(trial.steps or "-"), seconds,
+            (trial.reason or "").replace("|", "/"), f"`{format_params(trial.params)}`",
+        ]))
+    lines += ["", "Each trial's log, metrics and checkpoint are in `trials/<number>/`.", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _header(cells: list[str]) -> str:
+    return _row(cells) + "\n" + _row(["---"] * len(cells))
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"

@@ -1,0 +1,83 @@
+"""What a search did and found, as the report, the live view and ``--json`` show it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from autometa.search.retries import counts_toward_budget
+from autometa.search.run_directory import RunDirectory, read_json
+
+
+@dataclass
+class TrialSummary:
+    """One trial as the report, the live view and ``--json`` show it."""
+
+    number: int
+    state: str
+    values: list[float] | None
+    params: dict[str, Any]
+    reason: str | None = None
+    duration_s: float | None = None
+    steps: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchSummary:
+    """What a search did and found; ``best`` lists the winning trial numbers (the Pareto front if multi-objective)."""
+
+    name: str
+    run_dir: Path
+    storage: str
+    objectives: list[str]
+    target_trials: int
+    trials: list[TrialSummary]
+    best: list[int]
+    test: dict[int, dict[str, Any]]
+    elapsed_s: float
+    artifacts: Path | None = None
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for t in self.trials if t.state == "complete")
+
+    def counts(self) -> dict[str, int]:
+        states = [t.state for t in self.trials]
+        return {state: states.count(state) for state in ("complete", "pruned", "failed", "running", "waiting")}
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        data["artifacts"] = str(self.artifacts) if self.artifacts else None
+        data["counts"] = self.counts()
+        return data
+
+
+def summarize(study: optuna.Study, run: RunDirectory) -> list[TrialSummary]:
+    """Every trial of ``study`` with its metrics from the run directory."""
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        metrics = read_json(run.trials_dir / str(t.number) / "metrics.json") or {}
+        state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+                 TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+        reason = t.user_attrs.get("failure") or metrics.get("reason")
+        if t.state == TrialState.FAIL and not counts_toward_budget(t):
+            reason = reason or "cut off (process killed); retried"
+        duration = t.duration.total_seconds() if t.duration else None
+        trials.append(TrialSummary(t.number, state, t.values, t.params, reason, duration, t.last_step, metrics))
+    return trials
+
+
+def best_numbers(study: optuna.Study) -> list[int]:
+    """The best trial, or the Pareto front (by first objective, descending) for several objectives."""
+    try:
+        if len(study.directions) == 1:
+            return [study.best_trial.number]
+        return [t.number for t in sorted(study.best_trials, key=lambda t: -t.values[0])]
+    except ValueError:
+        return []
