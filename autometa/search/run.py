@@ -78,6 +78,8 @@ def run_search(
             if remaining > 0:  # loaded here also with workers: the first load fills the cache they read
                 view.note(f"loading data set {recipe.data.dataset.name} (the first use may render and cache it)")
                 data = load_recipe_data(recipe, registry)
+                for warning in data.warnings:
+                    view.note(f"warning: {warning}")
                 with view:
                     if workers <= 1:
                         view.watch(study, remaining)

@@ -38,8 +38,8 @@ class OmniglotOptions(Dataset.Options):
         None, description="folder holding the sets (folders or .zip files); default: <cache_dir>/omniglot"
     )
     train: list[str] = Field(
-        ["images_background_small1", "images_background_small2/Greek", "images_background_small2/Latin"],
-        description="meta-train: sets or set/alphabet entries",
+        ["images_background_small1"],
+        description="meta-train: sets or set/alphabet entries (small2's Greek and Latin are copies of small1's)",
     )
     val: list[str] = Field(
         ["images_background_small2/Japanese_(katakana)"], description="meta-val: sets or set/alphabet entries"
