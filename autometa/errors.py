@@ -44,6 +44,12 @@ class ExportError(AutometaError):
     exit_code = 1
 
 
+class SearchFailed(AutometaError):
+    """A search ended without a single complete trial: nothing to rank, compress or ship."""
+
+    exit_code = 1
+
+
 class SearchInterrupted(AutometaError):
     """Ctrl-C: the study is saved; the same command resumes it."""
 

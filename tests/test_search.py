@@ -276,3 +276,44 @@ def test_interrupted_trial_is_retried_from_its_checkpoint(tmp_path, monkeypatch)
     assert states == {0: "complete", 1: "failed", 2: "complete"}
     assert count_finished(load_study(run)) == 2
     assert "resuming from its checkpoint" in (run / "trials" / "2" / "log.txt").read_text()
+
+
+def test_a_search_where_every_trial_failed_exits_non_zero_with_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+    from autometa.errors import SearchFailed
+
+    path = write_recipe(tmp_path, strategy={"learner": {"search_toy": {"explode": True}}},
+                        search={"trials": 2})
+    result = CliRunner().invoke(app, ["search", path, "--quiet"])
+    assert isinstance(result.exception, SearchFailed) and SearchFailed.exit_code == 1
+    message = str(result.exception)
+    assert message.startswith("search toy: no trial completed (0 pruned, 2 failed of 2)") and "\n" not in message
+    assert "trial 0 failed with RuntimeError" in message and "trials/0/log.txt" in message
+    assert (tmp_path / "runs" / "toy" / "report.md").is_file()  # the record of what failed stays
+
+
+def test_compression_added_to_a_finished_run_is_made_on_rerun(tmp_path):
+    import json
+
+    import yaml
+
+    path = write_recipe(tmp_path)
+    first = run_search(path, default_host(), quiet=True)
+    assert first.artifacts is None and not (tmp_path / "runs" / "toy" / "artifacts").exists()
+    recipe = yaml.safe_load(open(path))
+    recipe["compression"] = {"pruner": {"magnitude": {"amount": 0.3, "finetune_steps": 0}}}
+    recipe["export"] = {"formats": ["torch_export"]}
+    open(path, "w").write(yaml.safe_dump(recipe))
+    second = run_search(path, default_host(), quiet=True)
+    card = json.loads((second.artifacts / "model_card.json").read_text())
+    assert [s["stage"] for s in card["stages"]] == ["original", "pruner"] and card["artifacts"][0]["file"] == "predictor.pt2"
+    made, kept = (second.artifacts / "model_card.json").stat().st_mtime_ns, card["stages"][1]["nonzero_parameters"]
+    run_search(path, default_host(), quiet=True)  # unchanged sections: the artifacts are reused
+    assert (second.artifacts / "model_card.json").stat().st_mtime_ns == made
+    recipe["compression"]["pruner"]["magnitude"]["amount"] = 0.6  # a changed stage: remade
+    open(path, "w").write(yaml.safe_dump(recipe))
+    run_search(path, default_host(), quiet=True)
+    card = json.loads((second.artifacts / "model_card.json").read_text())
+    assert card["stages"][1]["nonzero_parameters"] < kept

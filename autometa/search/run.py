@@ -97,7 +97,7 @@ def run_search(
                 f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
                 "run the same command to resume"
             )
-        if recipe.compression is not None or recipe.export.formats:
+        if summary.best and (recipe.compression is not None or recipe.export.formats):
             summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
     return summary
 

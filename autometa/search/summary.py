@@ -50,6 +50,19 @@ class SearchSummary:
         states = [t.state for t in self.trials]
         return {state: states.count(state) for state in ("complete", "pruned", "failed", "running", "waiting")}
 
+    def no_result(self) -> str:
+        """One line saying why the search has no winner (for the exit code a script can trust)."""
+        counts = self.counts()
+        line = (
+            f"search {self.name}: no trial completed ({counts['pruned']} pruned, {counts['failed']} failed "
+            f"of {self.target_trials})"
+        )
+        failed = next((t for t in self.trials if t.state == "failed" and t.reason), None)
+        if failed is not None:
+            log = self.run_dir / "trials" / str(failed.number) / "log.txt"
+            line += f"; trial {failed.number} failed with {failed.reason} (log: {log})"
+        return line + "; fix the strategy space or the budget and rerun the same command"
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["run_dir"] = str(self.run_dir)
