@@ -72,10 +72,11 @@ def check_recipe_shapes(recipe: Recipe, data: SplitData) -> None:
 
 
 def largest_training_shape(recipe: Recipe) -> EpisodeShape:
-    """The most ways, shots and queries any candidate of ``strategy.train_episodes`` asks for."""
+    """The most ways, shots and queries any candidate of ``strategy.train_episodes`` asks for
+    (within one group if any candidate draws within groups)."""
     default = EpisodeShape()
     path = "strategy.train_episodes"
-    largest = {"ways": 0, "shots": 0, "queries": 0}
+    largest: dict = {"ways": 0, "shots": 0, "queries": 0, "within_group": False}
     for option in candidates(recipe.strategy.get("train_episodes", {}), path):
         for key in largest:
             value = option.get(key, getattr(default, key)) if isinstance(option, dict) else getattr(default, key)

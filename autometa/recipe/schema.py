@@ -24,11 +24,14 @@ class Section(PluginOptions):
 
 
 class EpisodeShape(Section):
-    """N-way K-shot Q-query."""
+    """N-way K-shot Q-query, with classes drawn from the whole split or from one group."""
 
     ways: int = Field(5, ge=2, description="classes per episode (N)")
     shots: int = Field(1, ge=1, description="labelled support images per class (K)")
     queries: int = Field(15, ge=1, description="query images per class (Q)")
+    within_group: bool = Field(
+        False, description="draw all of an episode's classes from one group (one alphabet, one super-class)"
+    )
 
 
 class Transforms(Section):
@@ -55,12 +58,17 @@ class EvaluationSection(Section):
     ways: int = Field(5, ge=2, description="classes per evaluation episode (N)")
     shots: int = Field(1, ge=1, description="support images per class (K)")
     queries: int = Field(15, ge=1, description="query images per class (Q)")
+    within_group: bool = Field(
+        False,
+        description="draw each episode's classes from one group (one alphabet, one super-class), as Lake et "
+        "al.'s one-shot benchmark does; groups with fewer classes than 'ways' are never drawn",
+    )
     val_episodes: int = Field(100, ge=2, description="validation episodes (the search objective)")
     test_episodes: int = Field(600, ge=2, description="test episodes (final scores)")
 
     @property
     def shape(self) -> EpisodeShape:
-        return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries)
+        return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries, within_group=self.within_group)
 
 
 class Strategy(Section):
