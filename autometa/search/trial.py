@@ -183,6 +183,15 @@ def _trial_log(path: Path) -> Iterator[logging.Logger]:
 
 def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, search: SearchSection) -> None:
     """``study.optimize`` for ``n_trials`` more trials (or until ``search.timeout_minutes``); a failing
-    trial is recorded and the study goes on."""
+    trial is recorded and the study goes on.
+
+    Optuna's own warning about a failed trial (with its traceback) stays off stderr:
+    the view says why the trial failed, and its ``log.txt`` keeps the traceback.
+    """
     timeout = search.timeout_minutes * 60 if search.timeout_minutes else None
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
+    finally:
+        optuna.logging.set_verbosity(verbosity)

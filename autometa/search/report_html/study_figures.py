@@ -86,7 +86,7 @@ def importances(run: RunData) -> tuple[dict[str, dict[str, float]], list[str]]:
 def importance_figure(found: dict[str, dict[str, float]]) -> plt.Figure | None:
     if not found:
         return None
-    names = sorted({n for d in found.values() for n in d}, key=lambda n: -max(d.get(n, 0) for d in found.values()))
+    names = sorted({n for d in found.values() for n in d}, key=lambda n: (-max(d.get(n, 0) for d in found.values()), n))
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(names) + 1.0))
     height = 0.8 / len(found)
     for i, (label, values) in enumerate(found.items()):
