@@ -1,8 +1,9 @@
-"""Render a local HTML file in headless Chromium over the DevTools protocol, stdlib only.
+"""Render a local HTML file in headless Chromium over the DevTools protocol, with the standard library only.
 
-Chromium is started with ``--remote-debugging-pipe``: it reads CDP commands from
-fd 3 and writes replies/events to fd 4, each a JSON message ending in NUL. No
-port, no websocket package, no chromedriver. What comes back (PageCheck):
+Chromium is started with ``--remote-debugging-pipe``: it reads DevTools commands
+from fd 3 and writes replies and events to fd 4, each a JSON message ending in
+NUL. No port, no websocket package, no chromedriver (Debian's ``chromium`` is
+enough; ``.ci/run`` installs it). What comes back (:class:`PageCheck`):
 
 * ``errors``     uncaught exceptions, console.error/assert, and Log entries of
                  level error (e.g. "Failed to load resource" for a missing file);
@@ -44,6 +45,8 @@ MEASURE = r"""
 
 
 def find_chromium() -> str | None:
+    """The browser binary. Debian's ``/usr/bin/chromium`` is a shell wrapper that misparses its own
+    checks; the real binary is ``/usr/lib/chromium/chromium``."""
     for name in ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name) if "/" not in name else (name if os.access(name, os.X_OK) else None)
         if path:
@@ -53,6 +56,8 @@ def find_chromium() -> str | None:
 
 @dataclass
 class PageCheck:
+    """What loading one page showed."""
+
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
     dom: dict[str, Any] = field(default_factory=dict)
@@ -69,6 +74,8 @@ class PageCheck:
 
 
 class _Pipe:
+    """Both ends of Chromium's DevTools pipe: commands out, replies and events in."""
+
     def __init__(self, proc: subprocess.Popen, write_fd: int, read_fd: int):
         self.proc, self.wfd, self.rfd = proc, write_fd, read_fd
         self.buffer = b""
@@ -195,15 +202,3 @@ def check_page(path: Path, *, width: int = 1200, height: int = 900, settle_s: fl
     result.seconds = time.perf_counter() - started
     return result
 
-
-if __name__ == "__main__":
-    import sys
-
-    for name in sys.argv[1:]:
-        check = check_page(Path(name))
-        Path(name).with_suffix(".cdp.png").write_bytes(check.screenshot)
-        print(name, f"{check.seconds:.2f} s")
-        print("  errors:", check.errors)
-        print("  outside requests:", check.requests)
-        print("  svg:", check.dom.get("svg"), "img:", check.dom.get("img"), "broken:", check.broken_images)
-        print("  empty figures:", check.empty_figures)
