@@ -270,6 +270,7 @@ def test_interrupted_trial_is_retried_from_its_checkpoint(tmp_path, monkeypatch)
     assert info.value.exit_code == 130 and "resume" in str(info.value)
     run = tmp_path / "runs" / "toy"
     assert json.loads((run / "trials" / "1" / "metrics.json").read_text())["state"] == "interrupted"
+    assert (run / "report.html").is_file()  # what was done, shown even after Ctrl-C
 
     summary = run_search(path, default_host(), quiet=True)
     states = {t.number: t.state for t in summary.trials}

@@ -104,6 +104,7 @@ def run_search(
                     "run the same command to resume"
                 )
             if summary.best and (recipe.compression is not None or recipe.export.formats):
+                view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
                 summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
         finally:  # report.html last, so it shows the compression too
             publish(run, study, spec)
