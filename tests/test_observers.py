@@ -38,7 +38,8 @@ class EventLog(Observer):
     def trial_finished(self, trial, state, values, reason, metrics):
         if self.options.fail:
             raise ConnectionError("tracking server unreachable")
-        EVENTS.append((self.options.tag, "trial_finished", trial.number, state, [p["step"] for p in metrics["history"]["val"]]))
+        steps = [point["step"] for point in metrics["history"]["val"]]
+        EVENTS.append((self.options.tag, "trial_finished", trial.number, state, steps))
 
     def search_finished(self, study, run_dir, summary):
         EVENTS.append((self.options.tag, "search_finished", summary.best))
@@ -51,7 +52,7 @@ class ObserverPlugin:
 
 
 @pytest.fixture(autouse=True)
-def event_log(toy_plugin):
+def event_log(toy_plugin):  # noqa: F811  (the toy plugin first, so it is reset last)
     EVENTS.clear()
     default_host().register(ObserverPlugin(), "event-log")
     yield
@@ -92,7 +93,8 @@ def test_the_mlflow_observer_needs_its_extra(monkeypatch):
     from autometa_plugins.observers import mlflow_tracking
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(mlflow_tracking.importlib.util, "find_spec", lambda name: None if name == "mlflow" else real(name))
+    without_mlflow = lambda name: None if name == "mlflow" else real(name)  # noqa: E731
+    monkeypatch.setattr(mlflow_tracking.importlib.util, "find_spec", without_mlflow)
     with pytest.raises(PluginError, match=r"pip install 'autometa\[mlflow\]'"):
         default_host().registry.create("observer", "mlflow")
 
@@ -121,12 +123,14 @@ def test_the_mlflow_observer_logs_each_trial_as_a_run(tmp_path, monkeypatch):
         assert run.data.params == {name: str(value) for name, value in trial.params.items()}
         assert run.info.status == "FINISHED" and run.data.tags["autometa.state"] == "complete"
         curve = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, "val_accuracy"))
-        assert curve == [(p["step"], pytest.approx(p["mean"])) for p in history["val"]] and [s for s, _ in curve] == [2, 4]
+        assert curve == [(p["step"], pytest.approx(p["mean"])) for p in history["val"]]
+        assert [step for step, _ in curve] == [2, 4]
         assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2, 3, 4]
         assert run.data.metrics["final_val_accuracy"] == pytest.approx(trial.values[0])
         assert "duration_s" in run.data.metrics
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["metrics.json"]
     best = client.get_run(runs[f"trial-{summary.best[0]}"].info.run_id)
     test = summary.test[summary.best[0]]
-    assert best.data.metrics["test_accuracy"] == pytest.approx(test["mean"]) and best.data.tags["autometa.best"] == "true"
+    assert best.data.metrics["test_accuracy"] == pytest.approx(test["mean"])
+    assert best.data.tags["autometa.best"] == "true"
     assert (run_dir / "mlflow-artifacts").is_dir() and not (tmp_path / "mlruns").exists()

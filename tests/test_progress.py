@@ -13,8 +13,8 @@ from autometa import track
 from autometa.data import progress
 from autometa.plugins import default_host
 from autometa.recipe import load_recipe
-from autometa.search import run_search
 from autometa.search import run as search_run
+from autometa.search import run_search
 from autometa.search.log_view import LogView, search_view
 from autometa.search.view import SearchView
 

@@ -32,20 +32,22 @@ def test_a_search_logging_to_a_file_prints_one_plain_line_per_trial_event(search
     run_dir, stderr = searched_run
     lines = stderr.splitlines()
     assert "\x1b" not in stderr and "\r" not in stderr  # no colour, no live redraws
-    assert all(re.match(STAMP + " ", line) for line in lines), [l for l in lines if not re.match(STAMP, l)]
+    assert [line for line in lines if not re.match(STAMP + " ", line)] == []
     trials = load_study(run_dir).trials
     states = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
     assert {states[t.state.name] for t in trials} == {"complete", "pruned", "failed"}
     for trial in trials:
-        started = [l for l in lines if f" trial {trial.number} started: " in l]
+        started = [line for line in lines if f" trial {trial.number} started: " in line]
         assert len(started) == 1 and f"outer_lr={trial.params['outer_lr']:.3g}" in started[0]
-        validations = [l for l in lines if f" trial {trial.number} validation at step " in l]
+        validations = [line for line in lines if f" trial {trial.number} validation at step " in line]
         history = json.loads((run_dir / "trials" / str(trial.number) / "metrics.json").read_text())["history"]["val"]
-        assert [int(re.search(r"step (\d+)/4", l).group(1)) for l in validations] == [p["step"] for p in history]
-        ended = [l for l in lines if re.search(rf" trial {trial.number} (complete|pruned|failed)", l)]
+        assert [int(re.search(r"step (\d+)/4", line).group(1)) for line in validations] == [p["step"] for p in history]
+        ended = [line for line in lines if re.search(rf" trial {trial.number} (complete|pruned|failed)", line)]
         assert len(ended) == 1 and states[trial.state.name] in ended[0] and f"/{len(trials)} done" in ended[0]
-    assert sum(" eta " in l for l in lines) == len(trials) - 1  # every finished trial but the last
-    assert lines[-1].endswith(f"{len(trials)}/{len(trials)} trials finished in " + lines[-1].rsplit(" in ", 1)[1])
+    assert sum(" eta " in line for line in lines) == len(trials) - 1  # every finished trial but the last
+    assert re.search(rf"search toy: {len(trials)}/{len(trials)} trials finished in \d+ s$", lines[-2])
+    assert lines[-1].endswith(f"compressing and exporting trial {load_study(run_dir).best_trial.number} into "
+                              f"{run_dir / 'artifacts'}")
 
 
 def test_metrics_json_keeps_each_trials_learning_curve(searched_run):
@@ -57,7 +59,8 @@ def test_metrics_json_keeps_each_trials_learning_curve(searched_run):
             assert val == [] and train == [] and "toy plugin bug" in metrics["reason"]
             continue
         assert [p["step"] for p in val] == sorted(trial.intermediate_values)
-        assert [p["mean"] for p in val] == pytest.approx([trial.intermediate_values[s] for s in sorted(trial.intermediate_values)], abs=1e-6)
+        reported = [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)]
+        assert [p["mean"] for p in val] == pytest.approx(reported, abs=1e-6)
         assert all(p["n"] == 6 and p["ci95"] >= 0 for p in val)
         assert [r["step"] for r in train] == list(range(1, val[-1]["step"] + 1))  # meta_steps // 20 rounds down to 1
         assert {"loss", "accuracy", "lr", "grad_norm"} <= set(train[0])
@@ -79,7 +82,8 @@ def test_the_search_writes_a_self_contained_html_report(searched_run):
     page = (run_dir / "report.html").read_text(encoding="utf-8")
     assert (run_dir / "report.html").stat().st_size < 2 * 1024 * 1024  # small enough to e-mail
     assert "<script" not in page.lower()
-    outside = page.replace('xmlns="http://www.w3.org/2000/svg"', "").replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
+    outside = page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    outside = outside.replace('xmlns:xlink="http://www.w3.org/1999/xlink"', "")
     assert not re.search(r"(https?:)?//[a-z]", outside.replace("sqlite:///", "")), "a reference outside the file"
     for figure in ("fig-history", "fig-importances", "fig-slice", "fig-parallel", "fig-pruning", "fig-curves",
                    "fig-spread", "fig-compression"):
@@ -158,3 +162,65 @@ def test_a_rerun_replaces_the_attached_report_instead_of_adding_one(searched_run
     finally:
         page.write_bytes(original)
         store.attach_to_study(study, [page])
+
+
+def test_a_report_reads_a_journal_storage_and_runs_from_before_learning_curves(searched_run, tmp_path):
+    """A study kept in a journal file (``--workers``), and trials whose metrics.json has no ``history``
+    (an older autometa): their validation curve comes from what Optuna stored."""
+    import shutil
+
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    from autometa.search.report_html import write_html_report
+    from autometa.search.report_html.run_data import load_run, open_study_readonly
+
+    run_dir, _ = searched_run
+    copy = tmp_path / "toy"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("study.db"))
+    journal = str(copy / "journal.log")
+    optuna.copy_study(from_study_name=STUDY_NAME, from_storage=f"sqlite:///{run_dir / 'study.db'}",
+                      to_storage=JournalStorage(JournalFileBackend(journal)))
+    for metrics_file in copy.glob("trials/*/metrics.json"):
+        metrics = json.loads(metrics_file.read_text())
+        del metrics["history"]
+        metrics_file.write_text(json.dumps(metrics))
+    run = load_run(copy, open_study_readonly(journal), journal)
+    original = load_run(run_dir, load_study(run_dir), "sqlite")
+    for old, new in zip(original.trials, run.trials):
+        assert [(p.step, round(p.mean, 5), round(p.ci95, 5)) for p in new.val] == [
+            (p.step, round(p.mean, 5), round(p.ci95, 5)) for p in old.val]
+        assert new.train == []
+    page = write_html_report(copy).read_text()
+    assert f"optuna-dashboard {journal}" in page and page.count('<td class=num>') > 7
+
+
+def test_many_trials_are_drawn_as_cells_of_one_axes(searched_run):
+    from autometa.search.report_html.run_data import load_run
+    from autometa.search.report_html.trial_figures import SUBPLOT_LIMIT, curves_figure
+
+    run_dir, _ = searched_run
+    run = load_run(run_dir, load_study(run_dir), "sqlite")
+    assert len([ax for ax in curves_figure(run).axes if ax.get_visible()]) == len(run.trials)
+    run.trials = (run.trials * SUBPLOT_LIMIT)[: SUBPLOT_LIMIT + 1]
+    assert len(curves_figure(run).axes) == 1  # matplotlib's cost is per Axes: 80 trials stay seconds
+
+
+def test_a_multi_objective_report_draws_the_pareto_front(tmp_path):
+    from test_search import PLUGIN
+
+    from autometa.plugins import default_host
+    from autometa.search import run_search
+
+    default_host().load_module(PLUGIN)
+    try:
+        from test_search import write_recipe
+
+        run_search(write_recipe(tmp_path, search={"trials": 3, "objectives": ["accuracy", "params"]}), default_host(),
+                   quiet=True)
+    finally:
+        default_host().reset()
+    page = (tmp_path / "runs" / "toy" / "report.html").read_text()
+    assert re.search(r'<figure class="plot" id="fig-pareto"><svg', page) and "Pareto front" in page
+    assert "Multi-objective searches are not pruned" in page
+    metrics = json.loads((tmp_path / "runs" / "toy" / "trials" / "0" / "metrics.json").read_text())
+    assert [p["step"] for p in metrics["history"]["val"]] == [2, 4]  # Optuna stores no curve for several objectives

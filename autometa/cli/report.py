@@ -19,9 +19,12 @@ from autometa.cli.app import app
 @app.command("report")
 def report_command(
     run_dir: Annotated[Path, typer.Argument(help="Run directory of a search, e.g. runs/<name>.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Where to write the page (default: RUN_DIR/report.html).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="Where to write the page (default: RUN_DIR/report.html).")
+    ] = None,
     storage: Annotated[
-        Optional[str], typer.Option("--storage", help="The study's storage when it is not in the run directory (a database URL).")
+        Optional[str],
+        typer.Option("--storage", help="The study's storage when it is not in the run directory (a database URL)."),
     ] = None,
 ) -> None:
     """Write the search's self-contained HTML report: plots, learning curves, the winner's episodes."""

@@ -26,7 +26,8 @@ _silenced = [0]  # nesting depth of silenced() blocks
 
 
 def stderr_is_terminal() -> bool:
-    """Whether stderr shows live displays (rich's judgement: a tty, ``FORCE_COLOR``, ``TTY_COMPATIBLE``; not ``TERM=dumb``)."""
+    """Whether stderr shows live displays (rich decides: a tty, ``FORCE_COLOR`` or ``TTY_COMPATIBLE``;
+    not ``TERM=dumb``)."""
     from rich.console import Console
 
     console = Console(stderr=True)
@@ -96,7 +97,8 @@ def _lines(items: Iterable[Item], description: str, total: int | None, every_s: 
         now = time.monotonic()
         if now - last >= every_s and done != total:
             last = now
-            say(f"{description}: {_fraction(done, total)}, {duration(now - started)}" + _eta(done, total, now - started))
+            elapsed = now - started
+            say(f"{description}: {_fraction(done, total)}, {duration(elapsed)}" + _eta(done, total, elapsed))
     say(f"{description}: {_fraction(done, total)} done in {duration(time.monotonic() - started)}")
 
 

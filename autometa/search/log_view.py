@@ -115,7 +115,8 @@ class LogView:
             elif shown is not None and trial.state in _STATES:
                 del self.polled[trial.number]
                 if counts_toward_budget(trial):  # a cut-off trial is retried, not finished
-                    self.trial_finished(trial.number, _STATES[trial.state], trial.values, trial.user_attrs.get("failure"))
+                    reason = trial.user_attrs.get("failure")
+                    self.trial_finished(trial.number, _STATES[trial.state], trial.values, reason)
 
     def _consider(self, number: int, values: list[float] | None) -> None:
         if values and math.isfinite(values[0]) and (self.best is None or values[0] > self.best[1]):

@@ -46,7 +46,7 @@ def read_preview(path: Path) -> tuple[int, list[PreviewEpisode]] | None:
         with np.load(path, allow_pickle=False) as stored:
             count = int(stored["episodes"])
             episodes = [
-                PreviewEpisode(*(stored[f"{field}_{i}"] for field in _ARRAYS), [str(c) for c in stored[f"class_names_{i}"]])
+                PreviewEpisode(*(stored[f"{name}_{i}"] for name in _ARRAYS), stored[f"class_names_{i}"].tolist())
                 for i in range(count)
             ]
             return int(stored["trial"]), episodes
@@ -80,7 +80,7 @@ def update_preview(path: Path, trial: int, checkpoint: Path, recipe: Recipe, dat
 
 def predict_preview(learner: MetaLearner, split: ImageClasses, episodes: FixedEpisodes,
                     count: int = PREVIEW_EPISODES) -> list[PreviewEpisode]:
-    """The first ``count`` of the fixed ``episodes`` of ``split`` (an ``ImageClasses``) with ``learner``'s predictions."""
+    """The first ``count`` of the fixed ``episodes`` of ``split`` with ``learner``'s predictions."""
     learner.eval()
     out = []
     for i in range(min(count, len(episodes))):

@@ -151,7 +151,9 @@ class TrialObjective:
         write_json(folder / "metrics.json", metrics)
         if state != "interrupted":
             self.artifacts.attach_to_trial(trial, [folder / "metrics.json", folder / "log.txt"])
-            self.plugins.notify("trial_finished", trial=trial, state=state, values=values, reason=reason, metrics=metrics)
+            self.plugins.notify(
+                "trial_finished", trial=trial, state=state, values=values, reason=reason, metrics=metrics
+            )
         if self.view is not None:
             self.view.trial_finished(trial.number, state, values, reason)
 

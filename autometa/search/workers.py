@@ -18,11 +18,11 @@ import optuna
 from autometa.data.loading import load_recipe_data
 from autometa.plugins.host import PluginHost, default_host
 from autometa.recipe.loading import load_recipe
+from autometa.search.log_view import LogView
 from autometa.search.observers import recipe_observers
 from autometa.search.run_directory import RunDirectory
 from autometa.search.study import open_study
 from autometa.search.trial import TrialObjective, optimize
-from autometa.search.log_view import LogView
 from autometa.search.view import SearchView
 
 

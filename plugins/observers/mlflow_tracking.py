@@ -75,7 +75,8 @@ class MlflowTracking(Observer):
         tags = {"autometa.trial": str(trial.number), "autometa.run_dir": str(self.run_dir),
                 "autometa.state": state, "autometa.reason": reason or ""}
         started = int(trial.datetime_start.timestamp() * 1000) if trial.datetime_start else None
-        run = self.client.create_run(self.experiment_id, start_time=started, run_name=f"trial-{trial.number}", tags=tags)
+        name = f"trial-{trial.number}"
+        run = self.client.create_run(self.experiment_id, start_time=started, run_name=name, tags=tags)
         now = int(time.time() * 1000)
         history = metrics.get("history") or {}
         logged = []

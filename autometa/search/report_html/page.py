@@ -31,11 +31,13 @@ from autometa.search.run_directory import read_json
 from autometa.search.view import format_params, format_value
 
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1060px;margin:0 auto;padding:0 18px 40px;color:#222}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1060px;margin:0 auto;
+  padding:0 18px 40px;color:#222}
 h1{font-size:22px;margin:18px 0 4px} h2{font-size:17px;border-bottom:1px solid #ddd;padding-bottom:3px;margin-top:30px}
 nav a{margin-right:10px;font-size:13px} .muted{color:#666} .note{color:#8a5300;font-size:13px}
-table{border-collapse:collapse;font-size:12.5px;margin:8px 0} th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f4f6f8} td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;font-size:12.5px;margin:8px 0}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
+th{background:#f4f6f8} td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure.plot{margin:10px 0} figure.plot svg{max-width:100%;height:auto}
 .kpi{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:6px 12px;margin:4px 8px 4px 0}
 .kpi b{display:block;font-size:18px} .complete{color:#1f77b4} .pruned{color:#ff7f0e} .failed{color:#d62728}
@@ -67,7 +69,8 @@ def note(text: str) -> str:
 def table(header: list[str], rows: list[list[str]]) -> str:
     """A table of already escaped cells; a cell starting with ``<td`` is used as is."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    cells = ("".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) for row in rows)
+    body = "".join(f"<tr>{row}</tr>" for row in cells)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -113,7 +116,8 @@ def _key_figures(run: RunData) -> str:
         test = winner.trial.metrics.get("test")
         figures.insert(0, (percent(test["mean"], test["ci95"]), "winner's test accuracy (95% CI)", "") if test
                        else (percent(winner.score), "winner's val accuracy", ""))
-    return "<div>" + "".join(f'<span class="kpi {cls}"><b>{esc(v)}</b>{esc(k)}</span>' for v, k, cls in figures) + "</div>"
+    shown = "".join(f'<span class="kpi {cls}"><b>{esc(v)}</b>{esc(k)}</span>' for v, k, cls in figures)
+    return f"<div>{shown}</div>"
 
 
 def _history(run: RunData) -> str:
@@ -166,7 +170,8 @@ def _winner(run: RunData) -> str:
     front = f" (Pareto front: {', '.join(f'#{n}' for n in run.best)})" if run.multi else ""
     rows = [
         ("trial", f"#{trial.number}{front}"),
-        ("val accuracy", percent(val.get("mean", winner.score), val.get("ci95")) + (f" ({val['n']} episodes)" if val else "")),
+        ("val accuracy",
+         percent(val.get("mean", winner.score), val.get("ci95")) + (f" ({val['n']} episodes)" if val else "")),
         ("test accuracy", percent(test["mean"], test["ci95"]) + f" ({test['n']} episodes)" if test else "–"),
         ("searched parameters", format_params(trial.params)),
     ]
@@ -186,9 +191,11 @@ def _episodes(run: RunData) -> str:
 def _compression(run: RunData) -> str:
     card = run.model_card
     if not card:
-        return note("No artifacts/model_card.json: the recipe has no compression or export (autometa compress RUN_DIR).")
+        return note("No artifacts/model_card.json: the recipe has no compression or export "
+                    "(autometa compress RUN_DIR makes them).")
     rows = [[
-        esc(s["stage"]), esc(s["plugin"]), f"<td class=num>{s['accuracy']['mean']:.2f} ± {s['accuracy']['ci95']:.2f}</td>",
+        esc(s["stage"]), esc(s["plugin"]),
+        f"<td class=num>{s['accuracy']['mean']:.2f} ± {s['accuracy']['ci95']:.2f}</td>",
         f"<td class=num>{s['parameters']:,}</td>", f"<td class=num>{s['nonzero_parameters']:,}</td>",
         f"<td class=num>{s['flops'] / 1e6:.1f}</td>",
         f"<td class=num>{s['latency']['median_ms']:.2f} / {s['latency']['p95_ms']:.2f}</td>",
@@ -196,8 +203,8 @@ def _compression(run: RunData) -> str:
     ] for s in card.get("stages", [])]
     files = "; ".join(f"<code>{esc(a['file'])}</code> ({esc(a['format'])}, {a['size_bytes'] / 1024:.0f} KiB, "
                       f"max |Δlogit| {a['max_abs_diff']:.1g})" for a in card.get("artifacts") or [])
-    caption = ("Test accuracy with its 95% CI; latency: the median with a whisker to the 95th percentile, one episode on "
-               + (card.get("machine") or "this machine") + ".")
+    caption = ("Test accuracy with its 95% CI; latency: the median with a whisker to the 95th percentile, "
+               f"one episode on {card.get('machine') or 'this machine'}.")
     return (plot(compression_figure(card), "fig-compression", caption)
             + table(["stage", "plugin", "accuracy %", "parameters", "non-zero", "MFLOPs", "latency ms (median / p95)",
                      "kept", "notes"], rows)
@@ -212,7 +219,8 @@ def _all_trials(run: RunData) -> str:
         t = curves.trial
         values = [format_value(o, v) for o, v in zip(run.objectives, t.values or [])] or ["–"] * len(run.objectives)
         rows.append([
-            f"<td class=num>{t.number}{' ★' if t.number in run.best else ''}</td>", f"<td class={t.state}>{t.state}</td>",
+            f"<td class=num>{t.number}{' ★' if t.number in run.best else ''}</td>",
+            f"<td class={t.state}>{t.state}</td>",
             *[f"<td class=num>{esc(v)}</td>" for v in values], f"<td class=num>{curves.last_step or '–'}</td>",
             f"<td class=num>{t.duration_s:.1f}</td>" if t.duration_s is not None else "–",
             esc(format_params(t.params)), esc(t.reason or ""),

@@ -47,7 +47,7 @@ def history_figure(run: RunData) -> plt.Figure:
     ax.set_xlabel("trial")
     ax.set_ylabel(f"val {run.objectives[0]} %")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(loc="lower right", ncol=4, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)  # below: never over a point
     ax.set_title("Optimization history")
     return fig
 
@@ -215,7 +215,8 @@ def pruning_figure(run: RunData) -> plt.Figure | None:
         steps = run.meta_steps if state == "complete" else (curves.last_step or 0)
         ax.barh(i, steps, color=STATE_COLORS[state], height=0.7)
         if state != "complete":
-            ax.barh(i, run.meta_steps - steps, left=steps, color="#e6e6e6", height=0.7, hatch="///", edgecolor="#bbbbbb")
+            ax.barh(i, run.meta_steps - steps, left=steps, color="#e6e6e6", height=0.7, hatch="///",
+                    edgecolor="#bbbbbb")
     ax.set_yticks(range(len(rows)), [f"#{c.trial.number}" for c in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, run.meta_steps)

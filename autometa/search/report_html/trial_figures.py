@@ -81,12 +81,14 @@ def _cells(run: RunData) -> plt.Figure:
     for i, curves in enumerate(run.trials):
         x0, y0 = (i % cols) * (width + gap_x), -(i // cols) * (100 + gap_y)
         color = STATE_COLORS.get(curves.trial.state, STATE_COLORS["running"])
-        ax.add_patch(matplotlib.patches.Rectangle((x0, y0), width, 100, facecolor="#fafafa", edgecolor="#cccccc", lw=0.6))
+        cell = matplotlib.patches.Rectangle((x0, y0), width, 100, facecolor="#fafafa", edgecolor="#cccccc", lw=0.6)
+        ax.add_patch(cell)
         _draw_curve(ax, curves, color, x0=x0, y0=y0, loss_top=top, marker=1.8, height=100)
         if curves.trial.state == "failed":
             ax.text(x0 + width / 2, y0 + 50, "failed", color=color, ha="center", va="center", fontsize=6)
         last = curves.val[-1].mean if curves.val else None
-        label = _title(run, curves).replace(f" {curves.trial.state}", "") + (f" {100 * last:.0f}%" if last is not None else "")
+        label = f"#{curves.trial.number}" + (" ★" if curves.trial.number in run.best else "")
+        label += f" {100 * last:.0f}%" if last is not None else ""
         ax.text(x0, y0 + 104, label, color=color, fontsize=6, va="bottom")
     ax.set_xlim(-2, cols * (width + gap_x))
     ax.set_ylim(-(rows - 1) * (100 + gap_y) - 4, 118)
