@@ -224,3 +224,25 @@ def test_a_multi_objective_report_draws_the_pareto_front(tmp_path):
     assert "Multi-objective searches are not pruned" in page
     metrics = json.loads((tmp_path / "runs" / "toy" / "trials" / "0" / "metrics.json").read_text())
     assert [p["step"] for p in metrics["history"]["val"]] == [2, 4]  # Optuna stores no curve for several objectives
+
+
+def test_a_report_that_cannot_be_built_is_one_warning_not_a_failed_search(tmp_path, monkeypatch, capsys):
+    from test_search import PLUGIN, write_recipe
+
+    from autometa.data import progress
+    from autometa.plugins import default_host
+    from autometa.search import publish, run_search
+
+    def broken(*args, **kwargs):
+        raise MemoryError("no room for plots")
+
+    monkeypatch.setattr(publish, "write_html_report", broken)
+    monkeypatch.setattr(progress, "stderr_is_terminal", lambda: False)
+    default_host().load_module(PLUGIN)
+    try:
+        summary = run_search(write_recipe(tmp_path, search={"trials": 1}), default_host())
+    finally:
+        default_host().reset()
+    assert summary.counts()["complete"] == 1 and (tmp_path / "runs" / "toy" / "report.md").is_file()
+    (warning,) = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert "report.html not written (MemoryError: no room for plots); retry with 'autometa report" in warning

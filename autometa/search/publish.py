@@ -15,7 +15,7 @@ from autometa.search.run_directory import RunDirectory
 from autometa.search.study_artifacts import StudyArtifacts
 
 
-def publish(run: RunDirectory, study: optuna.Study, storage: str) -> None:
+def publish_results(run: RunDirectory, study: optuna.Study, storage: str) -> None:
     """Write ``report.html`` and attach the study-level files (replacing what an earlier run attached)."""
     try:
         write_html_report(run.root, storage=storage, study=study)

@@ -36,7 +36,7 @@ from autometa.recipe.space import FixedSuggester
 from autometa.search.log_view import search_view
 from autometa.search.observers import recipe_observers
 from autometa.search.preview import update_preview
-from autometa.search.publish import publish
+from autometa.search.publish import publish_results
 from autometa.search.report import write_report
 from autometa.search.retries import count_finished, requeue_unfinished
 from autometa.search.run_directory import RunDirectory, read_json, write_json
@@ -107,7 +107,7 @@ def run_search(
                 view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
                 summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
         finally:  # report.html last, so it shows the compression too
-            publish(run, study, spec)
+            publish_results(run, study, spec)
     return summary
 
 

@@ -13,6 +13,7 @@ import html
 import io
 import math
 import re
+import textwrap
 from typing import Any
 
 import matplotlib
@@ -59,6 +60,4 @@ def percent(value: float | None, ci95: float | None = None) -> str:
 
 def shorten(text: str, width: int) -> str:
     """At most four lines of ``width`` characters, for text inside a plot."""
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)[:4])

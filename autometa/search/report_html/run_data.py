@@ -8,7 +8,7 @@ from ``best/val_preview.npz``, the compression stages from the model card.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,6 @@ class RunData:
     best: list[int]
     model_card: dict[str, Any] | None
     preview: tuple[int, list[PreviewEpisode]] | None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
