@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
+
+TESTS = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -14,3 +22,43 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def needs(available: bool, reason: str) -> None:
+    """Skip the test when a tool it needs is missing, with ``reason``; fail instead under CI
+    (``CI=true``), whose setup installs every tool (.ci/run)."""
+    if available:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI: {reason}")
+    pytest.skip(reason)
+
+
+#: The searched run the report tests share (see searched_run).
+REPORT_RECIPE = {
+    "strategy": {"learner": {"search_toy": {"blind": {"choice": [True, False]}, "explode": {"choice": [True, False]}}}},
+    "search": {"trials": 7, "pruner": "median", "startup_trials": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def searched_run(tmp_path_factory):
+    """A tiny search run as a user would, ``autometa search recipe.yaml 2> stderr.txt`` (stderr a file),
+    with complete, pruned and failed trials and a compressed winner: ``(run_dir, stderr text)``."""
+    from test_search import PLUGIN, write_recipe
+
+    folder = tmp_path_factory.mktemp("searched")
+    path = write_recipe(folder, **REPORT_RECIPE)
+    recipe = yaml.safe_load(open(path))
+    recipe["compression"] = {"pruner": {"magnitude": {"amount": 0.5, "finetune_steps": 0}}}
+    open(path, "w").write(yaml.safe_dump(recipe, sort_keys=False))  # key order is suggestion order
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    env.pop("FORCE_COLOR", None)
+    env.pop("TTY_COMPATIBLE", None)
+    stderr = folder / "stderr.txt"
+    with open(stderr, "w") as handle:
+        done = subprocess.run([sys.executable, "-m", "autometa.cli", "--plugin", PLUGIN, "search", path],
+                              env=env, cwd=folder, stdout=subprocess.PIPE, stderr=handle, text=True, timeout=600)
+    assert done.returncode == 0, stderr.read_text()[-3000:]
+    return folder / "runs" / "toy", stderr.read_text(encoding="utf-8")

@@ -64,7 +64,8 @@ def test_two_workers_share_one_journal_storage(tmp_path, monkeypatch):
     default_host().load_module(PLUGIN)
     sys.path.insert(0, str(TESTS))
     try:
-        summary = run_search(write_recipe(tmp_path, search={"trials": 2}), default_host(), workers=2, quiet=True)
+        recipe = write_recipe(tmp_path, search={"trials": 2, "observers": ["trial_file"]})
+        summary = run_search(recipe, default_host(), workers=2, quiet=True)
     finally:
         default_host().reset()
     run = tmp_path / "runs" / "toy"
@@ -75,3 +76,6 @@ def test_two_workers_share_one_journal_storage(tmp_path, monkeypatch):
     logs = [(run / "trials" / str(t.number) / "log.txt").read_text() for t in study.trials]
     processes = {re.search(r"\(process (\d+)\)", text).group(1) for text in logs}
     assert len(processes) == 2 and str(os.getpid()) not in processes
+    observed = [line.split() for line in (run / "observed.txt").read_text().splitlines()]  # the recipe's observer
+    assert sorted(pid for pid, event, _ in observed if event == "trial_finished") == sorted(processes)
+    assert {pid for pid, event, _ in observed if event == "search_started"} == processes | {str(os.getpid())}

@@ -120,6 +120,9 @@ class SearchSection(Section):
         min_length=1,
         description="accuracy first; add params, flops or latency for a multi-objective (Pareto) search",
     )
+    observers: list[component_type("observer")] = Field(
+        default_factory=list, description="observer plugins that report the search elsewhere, e.g. [mlflow]"
+    )
 
     @field_validator("objectives")
     @classmethod

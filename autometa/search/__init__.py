@@ -1,7 +1,11 @@
-"""The search: an Optuna study over strategies, its trials, workers, run directory, report and live view."""
+"""The search: an Optuna study over strategies, its trials, workers, run directory, reports, views and observers."""
 
+from autometa.search.log_view import LogView, search_view
 from autometa.search.objectives import DIRECTIONS, measure_costs
+from autometa.search.observers import RecipeObservers, recipe_observers
+from autometa.search.preview import PreviewEpisode, read_preview, update_preview
 from autometa.search.pruning import TrainingAndEpisodePruner, episode_key, make_pruner
+from autometa.search.publish import publish_results
 from autometa.search.report import pruning_savings, write_report
 from autometa.search.retries import MAX_RETRIES, count_finished, counts_toward_budget, requeue_unfinished
 from autometa.search.run import finish, run_search, test_scores
@@ -15,6 +19,7 @@ from autometa.search.study import (
     open_storage,
     open_study,
 )
+from autometa.search.study_artifacts import StudyArtifacts
 from autometa.search.summary import SearchSummary, TrialSummary, best_numbers, summarize
 from autometa.search.trial import TrialObjective, failure_reason, optimize
 from autometa.search.view import SearchView, best_table, format_params, format_value, render_summary
@@ -58,6 +63,15 @@ __all__ = [
     "format_params",
     "format_value",
     "render_summary",
+    "LogView",
+    "search_view",
+    "RecipeObservers",
+    "recipe_observers",
+    "PreviewEpisode",
+    "read_preview",
+    "update_preview",
+    "publish_results",
+    "StudyArtifacts",
     "run_workers",
     "worker_main",
 ]

@@ -9,7 +9,8 @@ storage (:mod:`autometa.search.study`), so the same command resumes it: finished
 trials are never redone, and a trial cut off by Ctrl-C or a killed process is
 retried from its last checkpoint (:mod:`autometa.search.retries`). At the end the
 winner is scored on the test episodes, ``best/`` and the report are written, and
-the recipe's compression and export run.
+the recipe's compression and export run; ``report.html`` comes last
+(:mod:`autometa.search.publish`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import optuna
 from autometa.components.registry import Registry
 from autometa.data.dataset import SplitData
 from autometa.data.loading import load_recipe_data
+from autometa.data.progress import silenced
 from autometa.deploy.pipeline import compress_run
 from autometa.errors import SearchInterrupted
 from autometa.learning.checkpoint import load_checkpoint
@@ -31,13 +33,16 @@ from autometa.plugins.host import PluginHost
 from autometa.recipe.loading import load_recipe
 from autometa.recipe.schema import Recipe
 from autometa.recipe.space import FixedSuggester
+from autometa.search.log_view import search_view
+from autometa.search.observers import recipe_observers
+from autometa.search.preview import update_preview
+from autometa.search.publish import publish_results
 from autometa.search.report import write_report
 from autometa.search.retries import count_finished, requeue_unfinished
 from autometa.search.run_directory import RunDirectory, read_json, write_json
 from autometa.search.study import open_study
 from autometa.search.summary import SearchSummary, best_numbers, summarize
 from autometa.search.trial import TrialObjective, optimize
-from autometa.search.view import SearchView
 from autometa.search.workers import run_workers
 
 
@@ -63,14 +68,14 @@ def run_search(
     recipe = load_recipe(recipe_path, registry)
     workers = workers or recipe.search.workers
     run = RunDirectory.for_recipe(recipe)
-    with run.lock():
+    with run.lock(), recipe_observers(recipe, plugins), silenced(quiet or as_json):
         run.prepare(recipe)
         spec = storage or run.default_storage(workers)
         study = open_study(spec, recipe)
         local = storage is None
         requeue_unfinished(study, orphans=local)
         plugins.notify("search_started", study=study, recipe=recipe, run_dir=run.root)
-        view = SearchView(recipe, quiet=quiet or as_json)
+        view = search_view(recipe, quiet=quiet or as_json)
         finished = interrupted = False
         data: SplitData | None = None
         try:
@@ -91,14 +96,18 @@ def run_search(
             interrupted = True
         finally:  # on Ctrl-C or an error too, so the report shows what was done
             summary = finish(study, recipe, run, spec, data, registry, started, score_test=finished)
-            plugins.notify("search_finished", study=study, run_dir=run.root)
-        if interrupted:
-            raise SearchInterrupted(
-                f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
-                "run the same command to resume"
-            )
-        if summary.best and (recipe.compression is not None or recipe.export.formats):
-            summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
+            plugins.notify("search_finished", study=study, run_dir=run.root, summary=summary)
+        try:
+            if interrupted:
+                raise SearchInterrupted(
+                    f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
+                    "run the same command to resume"
+                )
+            if summary.best and (recipe.compression is not None or recipe.export.formats):
+                view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
+                summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
+        finally:  # report.html last, so it shows the compression too
+            publish_results(run, study, spec)
     return summary
 
 
@@ -114,7 +123,7 @@ def _load_data(recipe: Recipe) -> SplitData:
 
 def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
            data: SplitData | None, registry: Registry, started: float, *, score_test: bool) -> SearchSummary:
-    """Score the best trial(s) on the test episodes, write ``best/`` and ``report.md``."""
+    """Score the best trial(s) on the test episodes, write ``best/`` (with the episode preview) and ``report.md``."""
     best = best_numbers(study)
     test: dict[int, dict[str, Any]] = {}
     if score_test and best:
@@ -122,6 +131,7 @@ def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
         winner = next(t for t in study.get_trials(deepcopy=False) if t.number == best[0])
         strategy = recipe.strategy_for(FixedSuggester(winner.params))
         run.write_best(recipe, strategy, run.trials_dir / str(best[0]) / "checkpoint.pt")
+        update_preview(run.preview_file, best[0], run.best_dir / "checkpoint.pt", recipe, data, registry)
     summary = SearchSummary(
         name=recipe.name, run_dir=run.root, storage=spec, objectives=list(recipe.search.objectives),
         target_trials=recipe.search.trials, trials=summarize(study, run), best=best, test=test,

@@ -2,6 +2,10 @@
 
 A trial that diverges, runs out of memory or whose plugin raises is recorded as
 failed with its reason (traceback in ``trials/<n>/log.txt``); the study goes on.
+Its ``metrics.json`` keeps the learning curve (``history``: the training metrics
+every ``meta_steps // 20`` steps, each validation with its CI), so the report and
+the observers read files, not logs; it is attached to the trial as an Optuna
+artifact before the trial ends.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -29,7 +33,11 @@ from autometa.search.objectives import measure_costs
 from autometa.search.pruning import episode_key
 from autometa.search.retries import retried_checkpoint
 from autometa.search.run_directory import RunDirectory, write_json
-from autometa.search.view import SearchView
+from autometa.search.study_artifacts import StudyArtifacts
+
+if TYPE_CHECKING:
+    from autometa.search.log_view import LogView
+    from autometa.search.view import SearchView
 
 log = logging.getLogger("autometa.search")
 
@@ -38,15 +46,17 @@ class TrialObjective:
     """Train and score one trial's strategy, keeping its folder (params, metrics, log, checkpoint)."""
 
     def __init__(
-        self, recipe: Recipe, data: SplitData, run: RunDirectory, plugins: PluginHost, view: SearchView | None = None
+        self, recipe: Recipe, data: SplitData, run: RunDirectory, plugins: PluginHost,
+        view: SearchView | LogView | None = None,
     ):
         self.recipe, self.data, self.run, self.plugins, self.view = recipe, data, run, plugins, view
         self.multi = len(recipe.search.objectives) > 1
+        self.artifacts = StudyArtifacts(run.artifact_store)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         folder = self.run.trial_dir(trial.number)
         started = time.perf_counter()
-        metrics: dict[str, Any] = {"number": trial.number}
+        metrics: dict[str, Any] = {"number": trial.number, "history": {"train": [], "val": []}}
         with _trial_log(folder / "log.txt") as tlog:
             try:
                 strategy = self.recipe.strategy_for(trial)
@@ -55,10 +65,11 @@ class TrialObjective:
                 tlog.info("trial %d (process %d): %s", trial.number, os.getpid(), trial.params)
                 self.plugins.notify("trial_started", trial=trial, strategy=strategy)
                 if self.view is not None:
-                    self.view.trial_started(trial.number, self.recipe.training.meta_steps)
+                    self.view.trial_started(trial.number, self.recipe.training.meta_steps, trial.params)
                 result = train(
                     self.recipe, strategy, self.data, self.plugins.registry, workdir=folder,
-                    on_progress=self._progress(trial, tlog), on_validation=self._validation(trial, tlog),
+                    on_progress=self._progress(trial, tlog, metrics["history"]["train"]),
+                    on_validation=self._validation(trial, tlog, metrics["history"]["val"]),
                 )
                 metrics.update(val=result.val.as_dict(), steps=result.steps, tasks_per_second=result.tasks_per_second)
                 values = [result.val.mean]
@@ -87,20 +98,29 @@ class TrialObjective:
                 self._finish(trial, folder, metrics, started, "failed", None, reason)
                 raise
 
-    def _progress(self, trial: optuna.Trial, tlog: logging.Logger) -> Callable[[int, int, dict], None]:
+    def _progress(
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
+    ) -> Callable[[int, int, dict], None]:
         every = max(1, self.recipe.training.meta_steps // 20)
 
         def on_progress(step: int, total: int, values: dict) -> None:
             if step % every == 0 or step == total:
-                tlog.info("step %d/%d %s", step, total, {k: round(float(v), 4) for k, v in values.items()})
+                rounded = {k: round(float(v), 4) for k, v in values.items()}
+                tlog.info("step %d/%d %s", step, total, rounded)
+                curve.append({"step": step, **rounded})
             if self.view is not None:
                 self.view.trial_progress(trial.number, step, total)
 
         return on_progress
 
-    def _validation(self, trial: optuna.Trial, tlog: logging.Logger) -> Callable[[int, EvalResult], None]:
+    def _validation(
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
+    ) -> Callable[[int, EvalResult], None]:
         def on_validation(step: int, result: EvalResult) -> None:
             tlog.info("validation at step %d: %s", step, result)
+            curve.append({"step": step, "mean": round(result.mean, 6), "ci95": round(result.ci95, 6), "n": result.n})
+            if self.view is not None:
+                self.view.trial_validated(trial.number, step, self.recipe.training.meta_steps, result)
             if self.multi:
                 return
             trial.set_user_attr(episode_key(step), [round(s, 6) for s in result.per_episode])
@@ -130,9 +150,12 @@ class TrialObjective:
         metrics.update(state=state, values=values, reason=reason, duration_s=round(time.perf_counter() - started, 3))
         write_json(folder / "metrics.json", metrics)
         if state != "interrupted":
-            self.plugins.notify("trial_finished", trial=trial, state=state, values=values, reason=reason)
+            self.artifacts.attach_to_trial(trial, [folder / "metrics.json", folder / "log.txt"])
+            self.plugins.notify(
+                "trial_finished", trial=trial, state=state, values=values, reason=reason, metrics=metrics
+            )
         if self.view is not None:
-            self.view.trial_finished(trial.number)
+            self.view.trial_finished(trial.number, state, values, reason)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -162,6 +185,15 @@ def _trial_log(path: Path) -> Iterator[logging.Logger]:
 
 def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, search: SearchSection) -> None:
     """``study.optimize`` for ``n_trials`` more trials (or until ``search.timeout_minutes``); a failing
-    trial is recorded and the study goes on."""
+    trial is recorded and the study goes on.
+
+    Optuna's own warning about a failed trial (with its traceback) stays off stderr:
+    the view says why the trial failed, and its ``log.txt`` keeps the traceback.
+    """
     timeout = search.timeout_minutes * 60 if search.timeout_minutes else None
-    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
+    finally:
+        optuna.logging.set_verbosity(verbosity)

@@ -18,6 +18,8 @@ import optuna
 from autometa.data.loading import load_recipe_data
 from autometa.plugins.host import PluginHost, default_host
 from autometa.recipe.loading import load_recipe
+from autometa.search.log_view import LogView
+from autometa.search.observers import recipe_observers
 from autometa.search.run_directory import RunDirectory
 from autometa.search.study import open_study
 from autometa.search.trial import TrialObjective, optimize
@@ -26,7 +28,7 @@ from autometa.search.view import SearchView
 
 def run_workers(
     recipe_path: Path, spec: str, study: optuna.Study, remaining: int, workers: int, plugins: PluginHost,
-    view: SearchView,
+    view: SearchView | LogView,
 ) -> None:
     """Run ``workers`` processes on one storage, dividing the remaining trials; the view polls the storage.
 
@@ -56,7 +58,7 @@ def run_workers(
 
 
 def worker_main(recipe_path: str, spec: str, n_trials: int, plugin_modules: list[str]) -> None:
-    """One worker process: load plugins, recipe and data, then run its share of trials."""
+    """One worker process: load plugins, recipe and data, then run its share of trials (with the recipe's observers)."""
     plugins = default_host()
     for module in plugin_modules:
         plugins.load_module(module)
@@ -64,7 +66,9 @@ def worker_main(recipe_path: str, spec: str, n_trials: int, plugin_modules: list
     study = open_study(spec, recipe)
     run = RunDirectory.for_recipe(recipe)
     data = load_recipe_data(recipe, plugins.registry)
-    try:
-        optimize(study, TrialObjective(recipe, data, run, plugins), n_trials, recipe.search)
-    except KeyboardInterrupt:
-        pass
+    with recipe_observers(recipe, plugins) as observers:
+        observers.search_started(study=study, recipe=recipe, run_dir=run.root)  # this process's observers only
+        try:
+            optimize(study, TrialObjective(recipe, data, run, plugins), n_trials, recipe.search)
+        except KeyboardInterrupt:
+            pass
