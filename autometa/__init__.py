@@ -2,7 +2,7 @@
 
 Search few-shot learning strategies with Optuna, compress the winner, and ship a
 self-contained few-shot predictor. The core names no algorithm: data sets,
-backbones, meta-learners, inner optimizers, regularizers, pruners, distillers,
+augmentations, backbones, meta-learners, inner optimizers, regularizers, pruners, distillers,
 quantizers and exporters are all plugins.
 
 This module is the plugin author's API: ``from autometa import hookimpl,
@@ -50,6 +50,9 @@ _PUBLIC: dict[str, str] = {
     "is_image": "autometa.data.image_files",
     "Episode": "autometa.data.episodes",
     "TaskBatch": "autometa.data.episodes",
+    "Augmentation": "autometa.data.augmentation",
+    "AugmentationOptions": "autometa.data.augmentation",
+    "uniform": "autometa.data.augmentation",
     # backbones and learners
     "Backbone": "autometa.learning.backbone",
     "MetaLearner": "autometa.learning.learner",

@@ -7,6 +7,7 @@ import torch
 
 from autometa.data import EpisodeSampler, ImageClasses, Preprocessing, check_episode_shape, fixed_episodes, to_float
 from autometa.errors import DataError
+from autometa.plugins import default_host
 from autometa.recipe import EpisodeShape
 
 PRE = Preprocessing(channels=1, image_size=4)
@@ -118,22 +119,24 @@ def test_sampler_applies_normalisation_and_augmentation():
     plain = EpisodeSampler(split, shape, preprocessing=PRE, seed=0).sample(3)
     normed = EpisodeSampler(split, shape, preprocessing=pre, seed=0).sample(3)
     assert torch.allclose(normed.support_x, (plain.support_x - 0.25) / 2.0)
-    augmented = EpisodeSampler(split, shape, preprocessing=PRE, seed=0, augment=["flip", "crop", "jitter"]).sample(3)
+    registry = default_host().registry
+    augment = [registry.create("augmentation", name) for name in ("flip", "crop", "jitter")]
+    augmented = EpisodeSampler(split, shape, preprocessing=PRE, seed=0, augment=augment).sample(3)
     assert augmented.support_x.shape == plain.support_x.shape
     assert not torch.equal(augmented.support_x, plain.support_x)
     assert augmented.support_x.min() >= 0 and augmented.support_x.max() <= 1
 
 
 def test_float_copy_and_uint8_paths_give_the_same_batches(monkeypatch):
-    import autometa.data.episodes as episodes
+    import autometa.data.augmentation as augmentation
 
     split, shape = make_split(), EpisodeShape(ways=3, shots=2, queries=2)
     pre = Preprocessing(channels=1, image_size=4, mean=[0.3], std=[0.2])
     converted_once = EpisodeSampler(split, shape, preprocessing=pre, seed=5)
-    assert converted_once.images.dtype == torch.float32
-    monkeypatch.setattr(episodes, "FLOAT_COPY_LIMIT", 0)
+    assert converted_once.images.images.dtype == torch.float32
+    monkeypatch.setattr(augmentation, "FLOAT_COPY_LIMIT", 0)
     per_batch = EpisodeSampler(split, shape, preprocessing=pre, seed=5)
-    assert per_batch.images.dtype == torch.uint8
+    assert per_batch.images.images.dtype == torch.uint8
     a, b = converted_once.sample(4), per_batch.sample(4)
     assert torch.allclose(a.support_x, b.support_x) and torch.allclose(a.query_x, b.query_x)
     assert torch.equal(a.query_y, b.query_y)

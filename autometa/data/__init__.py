@@ -1,5 +1,6 @@
-"""Data: the data set contract, its cache, image decoding and transforms, episodes, and progress while preparing."""
+"""Data: the data set contract, its cache, image decoding, transforms and augmentation, episodes, and progress."""
 
+from autometa.data.augmentation import Augmentation, AugmentationOptions, TrainingImages
 from autometa.data.cache import cache_key, cached, default_cache_dir
 from autometa.data.dataset import (
     SPLIT_TITLES,
@@ -23,9 +24,12 @@ from autometa.data.episodes import (
 from autometa.data.image_files import IMAGE_EXTENSIONS, decode_image, is_image
 from autometa.data.loading import check_recipe_shapes, largest_training_shape, load_data, load_recipe_data
 from autometa.data.progress import track
-from autometa.data.transforms import AUGMENTATIONS, augment, channel_stats, normalize, resize
+from autometa.data.transforms import channel_stats, normalize, resize, resize_float
 
 __all__ = [
+    "Augmentation",
+    "AugmentationOptions",
+    "TrainingImages",
     "cache_key",
     "cached",
     "default_cache_dir",
@@ -52,9 +56,8 @@ __all__ = [
     "load_data",
     "load_recipe_data",
     "track",
-    "AUGMENTATIONS",
-    "augment",
     "channel_stats",
     "normalize",
     "resize",
+    "resize_float",
 ]

@@ -81,6 +81,7 @@ class SplitData:
     test: ImageClasses
     preprocessing: Preprocessing
     warnings: list[str] = field(default_factory=list)  # what loading found suspicious (one line each)
+    resized: dict[int, SplitData] = field(default_factory=dict, repr=False)  # copies made by loading.at_size
 
     def split(self, name: str) -> ImageClasses:
         return {"train": self.train, "val": self.val, "test": self.test}[name]

@@ -20,9 +20,9 @@ from typing import overload
 
 import torch
 
+from autometa.data.augmentation import Augmentation, TrainingImages, gather
 from autometa.data.dataset import SPLIT_TITLES, ImageClasses, Preprocessing
-from autometa.data.transforms import augment as augment_images
-from autometa.data.transforms import normalize
+from autometa.data.transforms import scale_to_input
 from autometa.errors import DataError
 from autometa.recipe.schema import EpisodeShape
 
@@ -79,14 +79,7 @@ def to_float(images_uint8: torch.Tensor, preprocessing: Preprocessing) -> torch.
     by ``mean``/``std`` per channel when the recipe asked for it. A deployment
     feeding raw image files must do exactly this (the model card says so).
     """
-    return _scale(images_uint8.float().mul_(1 / 255), preprocessing)
-
-
-def _scale(images01: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
-    low, high = preprocessing.value_range
-    if (low, high) != (0.0, 1.0):
-        images01 = images01 * (high - low) + low
-    return normalize(images01, preprocessing.mean, preprocessing.std)
+    return scale_to_input(images_uint8.float().mul_(1 / 255), preprocessing)
 
 
 def check_episode_shape(split: ImageClasses, split_name: str, shape: EpisodeShape) -> None:
@@ -165,28 +158,17 @@ class _ClassIndex:
         return large[choice]
 
 
-def _gather(images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """``images[indices]`` as one row copy (``index_select`` is ~30x faster than advanced indexing)."""
-    rows = images.view(len(images), -1).index_select(0, indices.flatten())
-    return rows.view(*indices.shape, *images.shape[1:])
-
-
 def _labels(ways: int, per_class: int, device: torch.device) -> torch.Tensor:
     return torch.arange(ways, device=device).repeat_interleave(per_class)
-
-
-#: Bytes: a split whose float32 copy fits in this is converted once, not at every batch.
-FLOAT_COPY_LIMIT = 1 << 29
 
 
 class EpisodeSampler:
     """Draws batches of random training episodes from one split's resident images.
 
-    The split's images are moved to ``device`` once (and, without augmentation and
-    when it fits in :data:`FLOAT_COPY_LIMIT`, converted with :func:`to_float` once);
-    ``sample`` then costs a few tensor operations there. ``augment`` names
-    transforms from :data:`autometa.data.transforms.AUGMENTATIONS`, applied to every
-    sampled image.
+    The split's images are served by :class:`~autometa.data.augmentation.TrainingImages`
+    on ``device``: resized to ``preprocessing.image_size`` when stored larger, and
+    transformed by every ``augment`` component in turn. ``sample`` costs a few
+    tensor operations there.
     """
 
     def __init__(
@@ -197,16 +179,13 @@ class EpisodeSampler:
         preprocessing: Preprocessing,
         seed: int,
         device: torch.device | str = "cpu",
-        augment: Sequence[str] = (),
+        augment: Sequence[Augmentation] = (),
     ):
         check_episode_shape(split, "train", shape)
         self.device = torch.device(device)
         self.shape = shape
         self.preprocessing = preprocessing
-        self.augment = tuple(augment)
-        self.images = split.images.to(self.device)
-        if not self.augment and self.images.numel() * 4 <= FLOAT_COPY_LIMIT:
-            self.images = to_float(self.images, preprocessing)  # converted once: sampling is one copy
+        self.images = TrainingImages(split.images, preprocessing, augment, self.device)
         self._index = _ClassIndex(split, shape.shots + shape.queries, self.device)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -222,21 +201,12 @@ class EpisodeSampler:
         n, k, q = self.shape.ways, self.shape.shots, self.shape.queries
         indices = self.draw_indices(batch_size).to(self.device)  # [B, N, K+Q]
         return TaskBatch(
-            support_x=self._images(indices[:, :, :k].flatten(1)),
+            support_x=self.images(indices[:, :, :k].flatten(1), self._generator),
             support_y=_labels(n, k, self.device).repeat(batch_size, 1),
-            query_x=self._images(indices[:, :, k:].flatten(1)),
+            query_x=self.images(indices[:, :, k:].flatten(1), self._generator),
             query_y=_labels(n, q, self.device).repeat(batch_size, 1),
             ways=n,
         )
-
-    def _images(self, indices: torch.Tensor) -> torch.Tensor:
-        images = _gather(self.images, indices)
-        if images.dtype.is_floating_point:
-            return images
-        images = images.float().mul_(1 / 255)
-        if self.augment:
-            images = augment_images(images.flatten(0, 1), self.augment, self._generator).view(images.shape)
-        return _scale(images, self.preprocessing)
 
     def state_dict(self) -> dict:
         """The random state, so a resumed training run draws the same episodes."""
@@ -269,7 +239,7 @@ class FixedEpisodes(Sequence[Episode]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         k, n = self.shape.shots, self.shape.ways
-        images = to_float(_gather(self._images, self._indices[i]), self.preprocessing)  # [N, K+Q, C, H, W]
+        images = to_float(gather(self._images, self._indices[i]), self.preprocessing)  # [N, K+Q, C, H, W]
         return Episode(
             support_x=images[:, :k].flatten(0, 1),
             support_y=_labels(n, k, images.device),

@@ -18,7 +18,7 @@ from autometa.data.dataset import SPLITS, SplitData
 from autometa.data.episodes import check_episode_shape
 from autometa.data.integrity import check_integrity
 from autometa.data.transforms import channel_stats, resize
-from autometa.errors import PluginError
+from autometa.errors import DataError, PluginError
 from autometa.recipe.schema import DataSection, EpisodeShape, Recipe
 from autometa.recipe.space import candidates
 
@@ -35,17 +35,29 @@ def load_data(section: DataSection, registry: Registry, *, cache_dir: Path | Non
     data = dataset.load(cache_dir)
     _check_disjoint(data, section.dataset.name)
     warnings = check_integrity(data, section.dataset.name).warnings
-    size = section.transforms.image_size
-    if size is not None and size != data.preprocessing.image_size:
-        data = SplitData(
-            *(replace(data.split(s), images=resize(data.split(s).images, size)) for s in SPLITS),
-            preprocessing=replace(data.preprocessing, image_size=size),
-        )
+    data = at_size(data, section.transforms.image_size)
     data.warnings = warnings
     if section.transforms.normalize == "dataset":
         mean, std = channel_stats(data.train.images)
         data.preprocessing = replace(data.preprocessing, mean=mean, std=std)
     return data
+
+
+def at_size(data: SplitData, size: int | None) -> SplitData:
+    """``data`` with every split resized to ``size x size`` (``data`` itself for None or its own size).
+
+    A strategy's ``image_size`` is applied this way per candidate, from data
+    decoded once at the largest size; each size is resized once and kept.
+    """
+    if size is None or size == data.preprocessing.image_size:
+        return data
+    if size not in data.resized:
+        data.resized[size] = SplitData(
+            *(replace(data.split(s), images=resize(data.split(s).images, size)) for s in SPLITS),
+            preprocessing=replace(data.preprocessing, image_size=size),
+            warnings=data.warnings,
+        )
+    return data.resized[size]
 
 
 def _check_disjoint(data: SplitData, dataset_name: str) -> None:
@@ -63,12 +75,20 @@ def _check_disjoint(data: SplitData, dataset_name: str) -> None:
 def check_recipe_shapes(recipe: Recipe, data: SplitData) -> None:
     """Fail before any training when a split cannot supply the recipe's episodes.
 
-    The evaluation shape is checked against meta-val and meta-test, and the largest
-    training shape the search space can propose against meta-train.
+    The evaluation shape is checked against meta-val and meta-test, the largest
+    training shape the search space can propose against meta-train, and every
+    ``strategy.image_size`` candidate against the data's size (never upsampled).
     """
     check_episode_shape(data.val, "val", recipe.evaluation.shape)
     check_episode_shape(data.test, "test", recipe.evaluation.shape)
     check_episode_shape(data.train, "train", largest_training_shape(recipe))
+    stored = data.preprocessing.image_size
+    for size in candidates(recipe.strategy.get("image_size"), "strategy.image_size"):
+        if size is not None and size > stored:
+            raise DataError(
+                f"strategy.image_size {size} is larger than the data's {stored} px: decode the data at the largest "
+                "size the search may ask for (e.g. the data set's image_size option or data.transforms.image_size)"
+            )
 
 
 def largest_training_shape(recipe: Recipe) -> EpisodeShape:

@@ -1,18 +1,16 @@
-"""Image transforms declared in a recipe's ``data.transforms``: resize, normalize, augment.
+"""Image transforms of a recipe's ``data.transforms``: resize, channel statistics, normalisation, scaling.
 
-Everything works on whole batches of tensors (no per-image Python loop), so the
-episode sampler can augment a task batch on the training device in one call.
+Everything works on whole batches of tensors (no per-image Python loop).
+Augmentations are components (:mod:`autometa.data.augmentation`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-#: Augmentations a recipe may list (``data.transforms.augment``).
-AUGMENTATIONS = ("flip", "crop", "jitter")
 
 _CHUNK = 4096  # images per resize step: bounds the float copy's memory
 
@@ -23,10 +21,16 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
         return images
     out = torch.empty((*images.shape[:2], size, size), dtype=torch.uint8, device=images.device)
     for start in range(0, len(images), _CHUNK):
-        chunk = images[start : start + _CHUNK].float()
-        scaled = F.interpolate(chunk, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        scaled = resize_float(images[start : start + _CHUNK].float(), size)
         out[start : start + _CHUNK] = scaled.round_().clamp_(0, 255).to(torch.uint8)
     return out
+
+
+def resize_float(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize float ``[M, C, H, W]`` images to ``size x size`` (antialiased bilinear, as :func:`resize`)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
@@ -54,33 +58,13 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images - mean_t) / std_t
 
 
-def augment(images: torch.Tensor, names: Sequence[str], generator: torch.Generator) -> torch.Tensor:
-    """Randomly augment float ``[M, C, H, W]`` images in [0, 1], each image independently.
+def scale_to_input(images01: torch.Tensor, preprocessing: Any) -> torch.Tensor:
+    """Images in ``[0, 1]`` to the model's values: ``preprocessing.value_range``, then ``mean``/``std``.
 
-    ``flip``: horizontal flip with probability 1/2; ``crop``: random translation by up
-    to 1/8 of the size (edges repeated, like a padded random crop); ``jitter``:
-    brightness and contrast scaled by up to +-20%.
+    ``preprocessing`` is a :class:`autometa.data.dataset.Preprocessing`; the one
+    implementation of the scaling that a deployment must reproduce (the model card says so).
     """
-    unknown = set(names) - set(AUGMENTATIONS)
-    if unknown:
-        raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; known: {AUGMENTATIONS}")
-    m, device = len(images), images.device
-
-    def uniform(*shape: int) -> torch.Tensor:
-        return torch.rand(shape, generator=generator, device=device)
-
-    if "flip" in names:
-        flip = (uniform(m) < 0.5).view(-1, 1, 1, 1)
-        images = torch.where(flip, images.flip(-1), images)
-    if "crop" in names:
-        theta = torch.zeros(m, 2, 3, device=device)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1.0
-        theta[:, :, 2] = (uniform(m, 2) * 2 - 1) * 0.25  # 1/8 of the size, in [-1, 1] units
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    if "jitter" in names:
-        brightness = 1 + (uniform(m, 1, 1, 1) * 2 - 1) * 0.2
-        contrast = 1 + (uniform(m, 1, 1, 1) * 2 - 1) * 0.2
-        mean = images.mean(dim=(1, 2, 3), keepdim=True)
-        images = ((images - mean) * contrast + mean) * brightness
-    return images.clamp(0, 1)
+    low, high = preprocessing.value_range
+    if (low, high) != (0.0, 1.0):
+        images01 = images01 * (high - low) + low
+    return normalize(images01, preprocessing.mean, preprocessing.std)

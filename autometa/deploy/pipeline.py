@@ -18,7 +18,7 @@ from torch import nn
 
 from autometa.components.registry import Registry
 from autometa.data.episodes import Episode, EpisodeSampler
-from autometa.data.loading import load_data
+from autometa.data.loading import at_size, load_data
 from autometa.deploy.exporter import load_artifact, predict_episode
 from autometa.deploy.measure import LATENCY_RUNS, measure_latencies
 from autometa.deploy.model_card import (
@@ -114,7 +114,7 @@ def compress_run(
     if skip_if_current and source.is_file() and source.read_text() == digest:
         return artifacts
     checkpoint = load_checkpoint(best, registry)
-    data = load_data(recipe.data, registry)
+    data = at_size(load_data(recipe.data, registry), checkpoint.preprocessing.image_size)
     predictor = checkpoint.learner.deployable_predictor()
     teacher = frozen_copy(predictor)
     sampler = EpisodeSampler(
@@ -173,7 +173,7 @@ def export_checkpoint(
     checkpoint = load_checkpoint(checkpoint_path, registry)
     out_dir = Path(out_dir) if out_dir else checkpoint_path.parent / "export"
     recipe = checkpoint.recipe
-    data = load_data(recipe.data, registry)
+    data = at_size(load_data(recipe.data, registry), checkpoint.preprocessing.image_size)
     episodes = list(split_episodes(recipe, data, "test")[:verify_episodes])
     predictor = checkpoint.learner.deployable_predictor().eval()
     reports = []

@@ -1,4 +1,4 @@
-"""Learning: the backbone, learner, inner-loop and regularizer contracts, the trainer and evaluation."""
+"""Learning: the backbone, learner, inner-loop and regularizer contracts, pretraining, the trainer and evaluation."""
 
 from autometa.learning.backbone import Backbone
 from autometa.learning.checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, read_checkpoint
@@ -10,7 +10,16 @@ from autometa.learning.head_predictor import HeadAdaptationPredictor
 from autometa.learning.inner_loop import InnerOptimizer, Params, inner_loop
 from autometa.learning.learner import MetaLearner, StepOutput, build_learner
 from autometa.learning.regularizer import Regularizer
-from autometa.learning.trainer import TrainReport, TrainResult, make_optimizer, make_schedule, train, train_recipe
+from autometa.learning.pretraining import Pretraining, WholeClassClassifier
+from autometa.learning.trainer import (
+    TrainReport,
+    TrainResult,
+    make_optimizer,
+    make_schedule,
+    train,
+    train_recipe,
+    training_steps,
+)
 
 __all__ = [
     "Backbone",
@@ -40,10 +49,13 @@ __all__ = [
     "StepOutput",
     "build_learner",
     "Regularizer",
+    "Pretraining",
+    "WholeClassClassifier",
     "TrainReport",
     "TrainResult",
     "make_optimizer",
     "make_schedule",
     "train",
     "train_recipe",
+    "training_steps",
 ]

@@ -1,12 +1,15 @@
 """Meta-training of one candidate strategy, scored on fixed validation episodes.
 
 :func:`train` is the loop the search calls once per trial and ``autometa train``
-calls once: it builds the learner from the strategy, meta-trains it with the
-outer optimizer and schedule the strategy names, reports progress and validation
-scores through callbacks, checkpoints and resumes, and stops with a
-:class:`~autometa.errors.TrainingError` when the loss or meta-gradient stops
-being finite. On the CPU a run is deterministic for the recipe's seed, and a
-resumed run ends with the same weights as an uninterrupted one.
+calls once: it builds the learner from the strategy (at the strategy's input
+size, with its augmentations), runs the strategy's stages in order (whole-class
+pretraining, :mod:`autometa.learning.pretraining`, when ``strategy.pretrain.steps``
+is set, then meta-training with the outer optimizer and schedule the strategy
+names), reports progress and validation scores through callbacks, checkpoints
+and resumes, and stops with a :class:`~autometa.errors.TrainingError` when the
+loss or meta-gradient stops being finite. On the CPU a run is deterministic for
+the recipe's seed, and a resumed run ends with the same weights as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,14 +25,17 @@ from pathlib import Path
 import torch
 
 from autometa.components.registry import Registry
-from autometa.data.dataset import SplitData
+from autometa.data.augmentation import Augmentation
+from autometa.data.dataset import Preprocessing, SplitData
 from autometa.data.episodes import EpisodeSampler
-from autometa.data.loading import load_data
+from autometa.data.loading import at_size, load_data
 from autometa.errors import TrainingError
 from autometa.learning.checkpoint import CHECKPOINT_NAME, read_checkpoint, rng_state, set_rng_state, write_checkpoint
 from autometa.learning.device import autocast, select_device
 from autometa.learning.evaluation import EvalResult, evaluate_learner, split_episodes
 from autometa.learning.learner import MetaLearner, build_learner
+from autometa.learning.optimization import build_optimizer, build_schedule
+from autometa.learning.pretraining import Pretraining
 from autometa.recipe.schema import Recipe, Strategy
 
 ProgressCallback = Callable[[int, int, dict], None]
@@ -46,6 +52,7 @@ class TrainResult:
     checkpoint: Path | None
     learner: MetaLearner
     device: torch.device
+    preprocessing: Preprocessing  # what the learner's input must be (the strategy's image size)
 
 
 @dataclass
@@ -59,18 +66,22 @@ class TrainReport:
 
 def make_optimizer(strategy: Strategy, parameters: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """The outer optimizer; ``sgd`` uses Nesterov momentum 0.9 (plain SGD rarely meta-trains well)."""
-    if strategy.outer_optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=strategy.outer_lr)
-    if strategy.outer_optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=strategy.outer_lr)
-    return torch.optim.SGD(parameters, lr=strategy.outer_lr, momentum=0.9, nesterov=True)
+    return build_optimizer(strategy.outer_optimizer, parameters, strategy.outer_lr)
 
 
 def make_schedule(strategy: Strategy, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """``constant``, or ``cosine`` annealing from ``outer_lr`` to 0 over the run."""
-    if strategy.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    return build_schedule(strategy.lr_schedule, optimizer, total_steps)
+
+
+def training_steps(recipe: Recipe, strategy: Strategy) -> int:
+    """Steps of all stages: ``strategy.pretrain.steps`` then ``training.meta_steps``."""
+    return strategy.pretrain.steps + recipe.training.meta_steps
+
+
+def build_augmentations(recipe: Recipe, strategy: Strategy, registry: Registry) -> list[Augmentation]:
+    """The meta-train augmentations: ``data.transforms.augment`` (every candidate), then ``strategy.augment``."""
+    return [registry.create("augmentation", ref) for ref in [*recipe.data.transforms.augment, *strategy.augment]]
 
 
 def train(
@@ -84,45 +95,50 @@ def train(
     on_validation: ValidationCallback | None = None,
     device: str | None = None,
 ) -> TrainResult:
-    """Meta-train ``strategy`` (built from ``registry``'s plugins) for ``recipe.training.meta_steps``
-    and score it on the validation episodes.
+    """Train ``strategy`` (built from ``registry``'s plugins) through its stages and score it on the
+    validation episodes: ``strategy.pretrain.steps`` of whole-class pretraining, then
+    ``recipe.training.meta_steps`` meta-updates, counted as one sequence of steps.
 
-    ``on_progress(step, total, {"loss", "accuracy", "lr", "grad_norm"})`` is called
-    after every meta-step; ``on_validation(step, result)`` every ``eval_every``
+    ``data`` is stored at the recipe's size; the strategy's ``image_size`` is applied
+    here. ``on_progress(step, total, {"loss", "accuracy", "lr", "grad_norm"})`` is
+    called after every step; ``on_validation(step, result)`` every ``eval_every``
     steps and at the end. It may raise (e.g. ``optuna.TrialPruned``): the
     checkpoint is saved first. With a ``workdir``, ``workdir/checkpoint.pt`` is
     written every ``checkpoint_every`` steps, at each validation and at the end,
     and a later call resumes from it.
     """
     training = recipe.training
-    val_episodes = split_episodes(recipe, data, "val")
+    sized = at_size(data, strategy.image_size)
+    val_episodes = split_episodes(recipe, sized, "val")
     torch_device = select_device(device or recipe.device)
     torch.manual_seed(recipe.seed)
     random.seed(recipe.seed)
-    run = _Run(recipe, strategy, data, build_learner(strategy, data.preprocessing, registry).to(torch_device), torch_device)
+    learner = build_learner(strategy, sized.preprocessing, registry).to(torch_device)
+    run = _Run(recipe, strategy, data, sized.preprocessing, learner, torch_device, build_augmentations(recipe, strategy, registry))
     path = workdir / CHECKPOINT_NAME if workdir is not None else None
     if path is not None and path.is_file():
         run.resume(path)
 
     last_val: EvalResult | None = None
     train_seconds = 0.0
-    first_step = run.step
-    while run.step < training.meta_steps:
+    first_meta_step = max(run.step, strategy.pretrain.steps)
+    total = training_steps(recipe, strategy)
+    while run.step < total:
         started = time.perf_counter()
-        metrics = run.meta_update()
+        metrics = run.update()
         train_seconds += time.perf_counter() - started
         if on_progress is not None:
-            on_progress(run.step, training.meta_steps, metrics)
-        validate = run.step % training.eval_every == 0 or run.step == training.meta_steps
+            on_progress(run.step, total, metrics)
+        validate = run.step % training.eval_every == 0 or run.step == total
         if validate:
             last_val = evaluate_learner(run.learner, val_episodes, torch_device)
         if path is not None and (validate or run.step % training.checkpoint_every == 0):
             run.save(path)
         if validate and on_validation is not None:
             on_validation(run.step, last_val)
-    if last_val is None:  # resumed from a finished run
+    if last_val is None:  # resumed from a finished run, or nothing to train
         last_val = evaluate_learner(run.learner, val_episodes, torch_device)
-    tasks = (run.step - first_step) * strategy.meta_batch_size
+    tasks = max(run.step - first_meta_step, 0) * strategy.meta_batch_size
     return TrainResult(
         val=last_val,
         steps=run.step,
@@ -130,6 +146,7 @@ def train(
         checkpoint=path,
         learner=run.learner,
         device=torch_device,
+        preprocessing=sized.preprocessing,
     )
 
 
@@ -149,7 +166,7 @@ def train_recipe(
     """
     strategy = recipe.fixed_strategy()
     data = load_data(recipe.data, registry)
-    test_episodes = split_episodes(recipe, data, "test")  # a shape the test split cannot fill fails now
+    test_episodes = split_episodes(recipe, at_size(data, strategy.image_size), "test")  # a bad shape fails now
     workdir = workdir or recipe.output_dir / recipe.name / "train"
     result = train(recipe, strategy, data, registry, workdir=workdir, on_progress=on_progress, device=device)
     test = evaluate_learner(result.learner, test_episodes, result.device)
@@ -164,29 +181,40 @@ def train_recipe(
 
 
 class _Run:
-    """One training run's moving parts: the meta-update, and what a checkpoint saves and restores."""
+    """One training run's moving parts: its stages' updates, and what a checkpoint saves and restores."""
 
-    def __init__(self, recipe: Recipe, strategy: Strategy, data: SplitData, learner: MetaLearner, device: torch.device):
-        self.recipe, self.strategy, self.preprocessing = recipe, strategy, data.preprocessing
+    def __init__(
+        self, recipe: Recipe, strategy: Strategy, data: SplitData, preprocessing: Preprocessing,
+        learner: MetaLearner, device: torch.device, augment: list[Augmentation],
+    ):
+        self.recipe, self.strategy, self.preprocessing = recipe, strategy, preprocessing
         self.learner, self.device = learner, device
         self.parameters = [p for p in learner.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(strategy, self.parameters)
         self.schedule = make_schedule(strategy, self.optimizer, recipe.training.meta_steps)
         self.sampler = EpisodeSampler(
-            data.train,
-            strategy.train_episodes,
-            preprocessing=data.preprocessing,
-            seed=recipe.seed,
-            device=device,
-            augment=recipe.data.transforms.augment,
+            data.train, strategy.train_episodes, preprocessing=preprocessing, seed=recipe.seed, device=device,
+            augment=augment,
         )
+        self.pretraining = Pretraining(
+            strategy.pretrain, learner.backbone, data.train, preprocessing=preprocessing, seed=recipe.seed,
+            device=device, augment=augment,
+        ) if strategy.pretrain.steps else None
         self.step = 0
+
+    def update(self) -> dict[str, float]:
+        """One step of the current stage: pretraining first, then meta-training."""
+        if self.pretraining is not None and self.step < self.strategy.pretrain.steps:
+            metrics = self.pretraining.update(self.step, self.recipe.training.amp)
+            self.step += 1
+            return metrics
+        return self.meta_update()
 
     def meta_update(self) -> dict[str, float]:
         """Sample tasks, accumulate the meta-gradient, check it, clip it, step."""
         strategy, training = self.strategy, self.recipe.training
         self.learner.train()
-        self.learner.set_training_progress(self.step / training.meta_steps)
+        self.learner.set_training_progress((self.step - strategy.pretrain.steps) / training.meta_steps)
         batch = self.sampler.sample(strategy.meta_batch_size)
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, training.amp):
@@ -213,6 +241,7 @@ class _Run:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "sampler": self.sampler.state_dict(),
+            "pretraining": self.pretraining.state_dict() if self.pretraining is not None else None,
             "rng": rng_state(),
             "strategy": self.strategy.model_dump(mode="json"),
             "recipe": self.recipe.model_dump(mode="json"),
@@ -231,6 +260,8 @@ class _Run:
         self.optimizer.load_state_dict(payload["optimizer"])
         self.schedule.load_state_dict(payload["schedule"])
         self.sampler.load_state_dict(payload["sampler"])
+        if self.pretraining is not None:
+            self.pretraining.load_state_dict(payload["pretraining"])
         set_rng_state(payload["rng"])
         self.step = payload["step"]
 

@@ -44,6 +44,17 @@ def register_datasets() -> list[type]:
 
 
 @hookspec
+def register_augmentations() -> list[type]:
+    """Random, label-preserving image transforms for meta-train images (affine, elastic, flips, ...).
+
+    Each class subclasses :class:`autometa.Augmentation`; it is built as
+    ``cls(options)``. Its ``sample(count, generator)`` draws one row of random
+    settings per image and its ``apply(images, settings)`` transforms a batch with
+    tensor operations only, so a predictor can apply stored settings after export.
+    """
+
+
+@hookspec
 def register_backbones() -> list[type]:
     """Feature extractors: ``[B, C, H, W]`` images to ``[B, D]`` embeddings.
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autometa.components.component import ComponentRef
+from autometa.data.augmentation import Augmentation
 from autometa.data.dataset import Dataset
 from autometa.deploy.exporter import Exporter
 from autometa.deploy.stages import Distiller, Pruner, Quantizer
@@ -52,6 +53,7 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("dataset", "register_datasets", Dataset, "data.dataset", "dataset"),
+        Kind("augmentation", "register_augmentations", Augmentation, "strategy.augment[]"),
         Kind("backbone", "register_backbones", Backbone, "strategy.backbone"),
         Kind("learner", "register_learners", MetaLearner, "strategy.learner"),
         Kind("inner_optimizer", "register_inner_optimizers", InnerOptimizer, "strategy.learner.*.inner_optimizer"),

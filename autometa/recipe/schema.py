@@ -41,8 +41,10 @@ class Transforms(Section):
     normalize: Literal["none", "dataset"] = Field(
         "none", description="'dataset': subtract the meta-train mean, divide by its std"
     )
-    augment: list[Literal["flip", "crop", "jitter"]] = Field(
-        default_factory=list, description="training-time augmentation of meta-train images"
+    augment: list[component_type("augmentation")] = Field(
+        default_factory=list,
+        description="augmentation plugins applied to meta-train images in every candidate (deprecated: "
+        "prefer strategy.augment, which the search can vary)",
     )
 
 
@@ -71,11 +73,37 @@ class EvaluationSection(Section):
         return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries, within_group=self.within_group)
 
 
+class PretrainSection(Section):
+    """Whole-class pretraining of the backbone before meta-training (Chen et al. 2019, Tian et al. 2020)."""
+
+    steps: int = Field(0, ge=0, description="cross-entropy steps over all meta-train classes (0: no pretraining)")
+    batch_size: int = Field(128, ge=2, description="images per pretraining step")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("sgd", description="sgd uses Nesterov momentum 0.9")
+    lr: float = Field(0.1, gt=0, description="pretraining learning rate")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 weight decay of the backbone and classifier")
+    lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="learning-rate schedule over the steps")
+    classifier: Literal["linear", "cosine"] = Field(
+        "cosine", description="'linear' (Baseline, RFS) or 'cosine' with a learned scale (Baseline++)"
+    )
+    rotation_weight: float = Field(
+        0.0, ge=0, description="weight of the rotation-prediction loss (Gidaris et al. 2019; 0: off; 4x the images)"
+    )
+
+
 class Strategy(Section):
     """One candidate: everything the search may vary. In a recipe, any value may be a search node."""
 
     learner: component_type("learner") = Field(description="meta-learner plugin and its options")
     backbone: component_type("backbone") = Field("conv4", description="backbone plugin and its options")
+    image_size: int | None = Field(
+        None, ge=8, description="input size of this candidate (None: the data's); the data is decoded once, larger"
+    )
+    augment: list[component_type("augmentation")] = Field(
+        default_factory=list, description="augmentation plugins applied in turn to meta-train images"
+    )
+    pretrain: PretrainSection = Field(
+        default_factory=PretrainSection, description="whole-class pretraining before meta-training"
+    )
     train_episodes: EpisodeShape = Field(default_factory=EpisodeShape, description="training episode shape")
     meta_batch_size: int = Field(4, ge=1, description="tasks per meta-update")
     outer_optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="meta (outer) optimizer")
@@ -90,7 +118,7 @@ class Strategy(Section):
 class TrainingSection(Section):
     """The per-candidate training budget (not searched)."""
 
-    meta_steps: int = Field(500, ge=1, description="meta-updates per candidate")
+    meta_steps: int = Field(500, ge=0, description="meta-updates per candidate (after strategy.pretrain)")
     eval_every: int = Field(100, ge=1, description="validation scores reported every this many steps")
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="bf16 autocast: auto = on GPU only")
     checkpoint_every: int = Field(100, ge=1, description="save a resumable checkpoint every this many steps")
@@ -141,6 +169,8 @@ class CompressionSection(Section):
 
 
 class ExportSection(Section):
+    """What ships after the search: which trained models, in which file formats."""
+
     formats: list[component_type("exporter")] = Field(default_factory=list)
 
 

@@ -18,7 +18,7 @@ import torch
 from autometa.components.registry import Registry
 from autometa.data.dataset import ImageClasses, SplitData
 from autometa.data.episodes import FixedEpisodes
-from autometa.data.loading import load_recipe_data
+from autometa.data.loading import at_size, load_recipe_data
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import split_episodes
 from autometa.learning.learner import MetaLearner
@@ -74,8 +74,9 @@ def update_preview(path: Path, trial: int, checkpoint: Path, recipe: Recipe, dat
     if current is not None and current[0] == trial:
         return
     data = data or load_recipe_data(recipe, registry)
-    learner = load_checkpoint(checkpoint, registry).learner
-    write_preview(path, trial, predict_preview(learner, data.val, split_episodes(recipe, data, "val")))
+    loaded = load_checkpoint(checkpoint, registry)
+    data = at_size(data, loaded.preprocessing.image_size)
+    write_preview(path, trial, predict_preview(loaded.learner, data.val, split_episodes(recipe, data, "val")))
 
 
 def predict_preview(learner: MetaLearner, split: ImageClasses, episodes: FixedEpisodes,

@@ -23,7 +23,7 @@ import optuna
 
 from autometa.components.registry import Registry
 from autometa.data.dataset import SplitData
-from autometa.data.loading import load_recipe_data
+from autometa.data.loading import at_size, load_recipe_data
 from autometa.data.progress import silenced
 from autometa.deploy.pipeline import compress_run
 from autometa.errors import SearchInterrupted
@@ -150,8 +150,9 @@ def test_scores(recipe: Recipe, run: RunDirectory, numbers: list[int],
         metrics = read_json(folder / "metrics.json") or {}
         if "test" not in metrics and (folder / "checkpoint.pt").is_file():
             data = data or load_recipe_data(recipe, registry)
-            learner = load_checkpoint(folder / "checkpoint.pt", registry).learner
-            metrics["test"] = evaluate_learner(learner, split_episodes(recipe, data, "test")).as_dict()
+            checkpoint = load_checkpoint(folder / "checkpoint.pt", registry)
+            sized = at_size(data, checkpoint.preprocessing.image_size)
+            metrics["test"] = evaluate_learner(checkpoint.learner, split_episodes(recipe, sized, "test")).as_dict()
             write_json(folder / "metrics.json", metrics)
         if "test" in metrics:
             scores[number] = {k: v for k, v in metrics["test"].items() if k != "per_episode"}
