@@ -12,9 +12,9 @@ prediction of a 0/90/180/270 degree rotation as a second loss
 pretrained weights: the trainer runs :class:`Pretraining` for
 ``strategy.pretrain.steps`` steps, then the learner's episodes.
 
-The classifier over all classes exists only here: it is saved in the checkpoint
-while pretraining runs, and dropped with it afterwards; the learner keeps the
-backbone.
+The classifier over all classes (and the rotation head) exists only here: the
+checkpoint keeps it so a run resumes mid-stage, the predictor never sees it; the
+learner keeps the backbone.
 """
 
 from __future__ import annotations

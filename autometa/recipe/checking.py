@@ -156,3 +156,20 @@ def first_message(exc: ValidationError) -> str:
 
 def join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def check_stages(strategy: dict[str, Any], meta_steps: int) -> None:
+    """Every candidate trains something: with ``training.meta_steps: 0`` (pretraining only),
+    each candidate of ``strategy.pretrain.steps`` must be above 0."""
+    if meta_steps > 0:
+        return
+    for pretrain in _candidates(strategy.get("pretrain", {}), "strategy.pretrain"):
+        steps = pretrain.get("steps", 0) if isinstance(pretrain, dict) else 0
+        for value in _candidates(steps, "strategy.pretrain.steps"):
+            if not isinstance(value, int) or value <= 0:
+                raise TreeError(
+                    "strategy.pretrain.steps",
+                    f"a candidate has {value} pretraining steps and training.meta_steps is 0, so it would not "
+                    "train at all; raise training.meta_steps or keep every strategy.pretrain.steps above 0",
+                )
+

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from autometa.components.registry import Registry
 from autometa.errors import RecipeError
-from autometa.recipe.checking import TreeError, check_tree, join, model_class, unknown_key
+from autometa.recipe.checking import TreeError, check_stages, check_tree, join, model_class, unknown_key
 from autometa.recipe.schema import Recipe, Strategy
 
 
@@ -59,6 +59,7 @@ def parse_recipe(text: str, registry: Registry, filename: str = "<recipe>") -> R
         recipe = Recipe.model_validate(data)
         check_tree(Recipe, data, "", registry, allow_search=False, skip={"strategy"})
         check_tree(Strategy, recipe.strategy, "strategy", registry, allow_search=True)
+        check_stages(recipe.strategy, recipe.training.meta_steps)
     except ValidationError as exc:
         raise _from_validation_error(exc, Recipe, filename, lines) from None
     except TreeError as exc:
