@@ -19,8 +19,12 @@ LEARNERS = [
     {"siamese": {"hidden": 16, "aggregate": "max", "loss": "cross_entropy"}},
     "task_conditioned",
     {"task_conditioned": {"classifier": "linear", "code_size": 8, "hidden": 16}},
+    {"finetune": {"steps": 3}},
 ]
-IDS = ["protonet", "protonet-cosine", "matching", "siamese", "siamese-mlp-max", "task_conditioned", "task_conditioned-linear"]
+IDS = [
+    "protonet", "protonet-cosine", "matching", "siamese", "siamese-mlp-max", "task_conditioned",
+    "task_conditioned-linear", "finetune",
+]
 IMAGE = (1, 12, 12)
 
 
