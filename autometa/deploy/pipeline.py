@@ -189,7 +189,10 @@ def evaluate_artifact(
     """Score an exported predictor file on the meta-test episodes of ``recipe_path``'s data set.
 
     The episodes are the recipe's fixed test episodes (``evaluation`` shape and
-    seed); ``episodes`` overrides their count. Returns an ``EvalResult``.
+    seed); ``episodes`` overrides their count. Images are resized to the input
+    size in the ``model_card.json`` beside the artifact (a strategy's
+    ``image_size`` may differ from the data's), or kept at the recipe's size
+    without a card. Returns an ``EvalResult``.
     """
     predictor = load_artifact(Path(artifact), registry)
     recipe = load_recipe(recipe_path, registry)
@@ -197,5 +200,11 @@ def evaluate_artifact(
         recipe = recipe.model_copy(
             update={"evaluation": recipe.evaluation.model_copy(update={"test_episodes": episodes})}
         )
-    data = load_data(recipe.data, registry)
+    data = at_size(load_data(recipe.data, registry), card_image_size(Path(artifact).parent))
     return evaluate(lambda episode: predict_episode(predictor, episode), split_episodes(recipe, data, "test"))
+
+
+def card_image_size(folder: Path) -> int | None:
+    """The input size in ``folder/model_card.json`` (None without a card)."""
+    path = folder / "model_card.json"
+    return json.loads(path.read_text(encoding="utf-8"))["preprocessing"]["image_size"] if path.is_file() else None

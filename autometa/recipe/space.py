@@ -21,6 +21,7 @@ trial runs.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Protocol
 
@@ -128,7 +129,7 @@ def resolve(value: Any, suggester: Suggester, path: str = "") -> Any:
             name = suggester.suggest_categorical(path, list(arg))
             return {name: resolve(dict(arg[name] or {}), suggester, _join(path, name))}
         if kind == "choice":
-            return suggester.suggest_categorical(path, list(arg))
+            return _suggest_choice(suggester, path, list(arg))
         if kind == "int":
             low, high = int(arg[0]), int(arg[1])
             return suggester.suggest_int(
@@ -140,6 +141,15 @@ def resolve(value: Any, suggester: Suggester, path: str = "") -> Any:
     if isinstance(value, list):
         return [resolve(v, suggester, _join(path, str(i))) for i, v in enumerate(value)]
     return value
+
+
+def _suggest_choice(suggester: Suggester, path: str, choices: list[Any]) -> Any:
+    """A categorical choice; lists and mappings (``augment: {choice: [[], [affine]]}``) are offered
+    as their JSON text, since Optuna stores only plain values, and decoded back."""
+    if not any(isinstance(choice, (list, dict)) for choice in choices):
+        return suggester.suggest_categorical(path, choices)
+    text = suggester.suggest_categorical(path, [json.dumps(choice, sort_keys=True) for choice in choices])
+    return json.loads(text)
 
 
 class FixedSuggester:
