@@ -69,3 +69,14 @@ def test_a_choice_among_augmentation_lists_is_one_parameter_stored_as_json(tmp_p
     assert trial.state == "complete"
     assert trial.params["augment"] in ('["flip"]', '[{"crop": {"fraction": 0.25}}]')  # lists stored as JSON text
     assert "image_size" not in trial.params  # a fixed value is not a search dimension
+
+
+def test_the_levers_guide_recipe_is_valid():
+    from pathlib import Path
+
+    from autometa.recipe import parse_recipe
+
+    guide = (Path(__file__).parents[1] / "docs" / "levers.md").read_text()
+    block = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
+    recipe = parse_recipe(block, default_host().registry, "docs/levers.md")
+    assert recipe.evaluation.within_group and recipe.training.meta_steps == 0
