@@ -45,6 +45,16 @@ class ImageClasses:
         """``int64 [num_classes]``: how many images each class has."""
         return torch.bincount(self.labels, minlength=self.num_classes)
 
+    def joined(self, other: ImageClasses) -> ImageClasses:
+        """This split's classes followed by ``other``'s (its labels shifted past ours), e.g. meta-train
+        and meta-val for a refit."""
+        return ImageClasses(
+            torch.cat([self.images, other.images]),
+            torch.cat([self.labels, other.labels + self.num_classes]),
+            self.class_names + other.class_names,
+            self.groups + other.groups,
+        )
+
     @classmethod
     def from_classes(cls, classes: Sequence[tuple[str, str, torch.Tensor]]) -> ImageClasses:
         """Stack ``(class_name, group, uint8 [n, C, H, W])`` triples into one split."""

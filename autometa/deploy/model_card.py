@@ -56,6 +56,7 @@ class ModelCard:
     episode_shape: dict[str, int]
     preprocessing: dict[str, Any]
     stages: list[StageCard]
+    refit: bool = False  # trained again on meta-train + meta-val after the search chose it
     artifacts: list[ExportReport] = field(default_factory=list)
     machine: str = ""
 
@@ -82,6 +83,8 @@ class ModelCard:
             _yaml(self.strategy).rstrip(),
             "```",
             "",
+            *(["Refit: chosen on meta-val, then trained again on meta-train + meta-val (`export.refit`).", ""]
+              if self.refit else []),
             "## Stages",
             "",
             f"Accuracy is the mean over fixed, seeded meta-test episodes with its 95% CI "

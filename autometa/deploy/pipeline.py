@@ -87,6 +87,8 @@ def compress(
 #: Written last into the artifacts folder: the SHA-256 of what they were made from (the
 #: checkpoint, and the recipe's ``compression`` and ``export`` sections).
 SOURCE_STAMP = "source.sha256"
+#: In ``best/``: the winner retrained on meta-train + meta-val (``export.refit``, see ``autometa.search.refit``).
+REFIT_CHECKPOINT = "refit.pt"
 
 
 def compress_run(
@@ -95,7 +97,7 @@ def compress_run(
 ) -> Path:
     """Compress, export and document the best trial of ``run_dir``; returns ``run_dir/artifacts``.
 
-    Reads ``best/checkpoint.pt``; the recipe (default: the run's resolved
+    Reads ``best/checkpoint.pt`` (``best/refit.pt`` with ``export.refit``); the recipe (default: the run's resolved
     ``recipe.yaml``) gives the data, the evaluation episodes, the ``compression``
     stages and the ``export.formats``. Writes each exported file and
     ``model_card.json`` / ``model_card.md``. With ``skip_if_current`` (a resumed
@@ -108,6 +110,10 @@ def compress_run(
     if not best.is_file():
         raise AutometaError(f"{best}: no best trial to compress; run 'autometa search' on the recipe first")
     recipe = recipe or load_recipe(run_dir / "recipe.yaml", registry)
+    if recipe.export.refit:
+        best = best.with_name(REFIT_CHECKPOINT)
+        if not best.is_file():
+            raise AutometaError(f"{best}: export.refit is set but the winner was not refit; run 'autometa search' again")
     artifacts = run_dir / "artifacts"
     source = artifacts / SOURCE_STAMP
     digest = _source_digest(best, recipe)
@@ -144,6 +150,7 @@ def compress_run(
         dataset=recipe.data.dataset.to_data(),
         episode_shape=recipe.evaluation.shape.model_dump(),
         preprocessing=preprocessing_dict(data.preprocessing),
+        refit=recipe.export.refit,
         stages=result.stages,
         artifacts=reports,
         machine=machine_description(),

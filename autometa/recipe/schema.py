@@ -172,6 +172,9 @@ class ExportSection(Section):
     """What ships after the search: which trained models, in which file formats."""
 
     formats: list[component_type("exporter")] = Field(default_factory=list)
+    refit: bool = Field(
+        False, description="retrain the winning strategy on meta-train + meta-val, and ship that model"
+    )
 
 
 class Recipe(Section):

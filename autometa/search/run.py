@@ -37,6 +37,7 @@ from autometa.search.log_view import search_view
 from autometa.search.observers import recipe_observers
 from autometa.search.preview import update_preview
 from autometa.search.publish import publish_results
+from autometa.search.refit import refit_winner
 from autometa.search.report import write_report
 from autometa.search.retries import count_finished, requeue_unfinished
 from autometa.search.run_directory import RunDirectory, read_json, write_json
@@ -103,6 +104,9 @@ def run_search(
                     f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
                     "run the same command to resume"
                 )
+            if summary.best and recipe.export.refit:
+                view.note(f"refitting trial {summary.best[0]} on meta-train + meta-val into {run.root / 'refit'}")
+                refit_winner(recipe, run, summary.best[0], data, registry)
             if summary.best and (recipe.compression is not None or recipe.export.formats):
                 view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
                 summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
