@@ -327,3 +327,18 @@ def test_train_command_refuses_a_search_space_in_one_line(tmp_path, monkeypatch,
         cli.main()
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error: strategy: this recipe declares a search space")
+
+
+def test_a_deadline_stops_after_the_current_step_with_the_checkpoint_saved(tmp_path):
+    import time
+
+    from autometa.learning import StoppedAtDeadline
+
+    recipe = make_recipe()
+    with pytest.raises(StoppedAtDeadline) as stopped:
+        run(recipe, workdir=tmp_path, deadline=time.monotonic())
+    assert (stopped.value.step, stopped.value.total) == (1, 6)
+    assert torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)["step"] == 1
+    steps_seen = []
+    resumed = run(recipe, workdir=tmp_path, on_progress=lambda step, total, m: steps_seen.append(step))
+    assert steps_seen == [2, 3, 4, 5, 6] and resumed.steps == 6

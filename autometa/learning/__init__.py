@@ -12,6 +12,7 @@ from autometa.learning.learner import MetaLearner, StepOutput, build_learner
 from autometa.learning.regularizer import Regularizer
 from autometa.learning.pretraining import Pretraining, WholeClassClassifier
 from autometa.learning.trainer import (
+    StoppedAtDeadline,
     TrainReport,
     TrainResult,
     make_optimizer,
@@ -51,6 +52,7 @@ __all__ = [
     "Regularizer",
     "Pretraining",
     "WholeClassClassifier",
+    "StoppedAtDeadline",
     "TrainReport",
     "TrainResult",
     "make_optimizer",

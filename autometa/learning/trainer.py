@@ -55,6 +55,14 @@ class TrainResult:
     preprocessing: Preprocessing  # what the learner's input must be (the strategy's image size)
 
 
+class StoppedAtDeadline(Exception):
+    """Training reached its deadline before its last step; the checkpoint (with a ``workdir``) is saved."""
+
+    def __init__(self, step: int, total: int):
+        super().__init__(f"stopped at step {step} of {total}")
+        self.step, self.total = step, total
+
+
 @dataclass
 class TrainReport:
     """What ``autometa train`` reports: the training result and the test score."""
@@ -94,6 +102,7 @@ def train(
     on_progress: ProgressCallback | None = None,
     on_validation: ValidationCallback | None = None,
     device: str | None = None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train ``strategy`` (built from ``registry``'s plugins) through its stages and score it on the
     validation episodes: ``strategy.pretrain.steps`` of whole-class pretraining, then
@@ -105,7 +114,8 @@ def train(
     steps and at the end. It may raise (e.g. ``optuna.TrialPruned``): the
     checkpoint is saved first. With a ``workdir``, ``workdir/checkpoint.pt`` is
     written every ``checkpoint_every`` steps, at each validation and at the end,
-    and a later call resumes from it.
+    and a later call resumes from it. Once ``time.monotonic()`` passes ``deadline``
+    with steps left, the checkpoint is saved and :class:`StoppedAtDeadline` raised.
     """
     training = recipe.training
     sized = at_size(data, strategy.image_size)
@@ -132,10 +142,13 @@ def train(
         validate = run.step % training.eval_every == 0 or run.step == total
         if validate:
             last_val = evaluate_learner(run.learner, val_episodes, torch_device)
-        if path is not None and (validate or run.step % training.checkpoint_every == 0):
+        stop = deadline is not None and time.monotonic() >= deadline and run.step < total
+        if path is not None and (validate or stop or run.step % training.checkpoint_every == 0):
             run.save(path)
         if validate and on_validation is not None:
             on_validation(run.step, last_val)
+        if stop:
+            raise StoppedAtDeadline(run.step, total)
     if last_val is None:  # resumed from a finished run, or nothing to train
         last_val = evaluate_learner(run.learner, val_episodes, torch_device)
     tasks = max(run.step - first_meta_step, 0) * strategy.meta_batch_size

@@ -128,7 +128,7 @@ class SearchSection(Section):
     """How Optuna searches the strategy space (see docs/search.md)."""
 
     trials: int = Field(20, ge=1, description="trials to finish (complete, pruned or failed); a rerun resumes up to this")
-    timeout_minutes: float | None = Field(None, gt=0, description="stop starting trials after this long (per run)")
+    timeout_minutes: float | None = Field(None, gt=0, description="search budget per run: no trial starts after it, a running trial stops")
     workers: int = Field(1, ge=1, description="local worker processes sharing one journal storage (--workers overrides)")
     sampler: Literal["auto", "tpe", "random", "nsga2"] = Field(
         "auto", description="auto: TPE (seeded) for one objective, NSGA-II for several"

@@ -1,5 +1,8 @@
 """One trial: train the strategy Optuna proposes, report validations for pruning, keep its folder.
 
+A trial still training at ``search.timeout_minutes`` stops there: its
+checkpoint is saved and it is recorded as pruned, with the step it reached as
+the reason; Optuna then starts no new trial.
 A trial that diverges, runs out of memory or whose plugin raises is recorded as
 failed with its reason (traceback in ``trials/<n>/log.txt``); the study goes on.
 Its ``metrics.json`` keeps the learning curve (``history``: the training metrics
@@ -26,7 +29,7 @@ import torch
 
 from autometa.data.dataset import SplitData
 from autometa.learning.evaluation import EvalResult
-from autometa.learning.trainer import train, training_steps
+from autometa.learning.trainer import StoppedAtDeadline, train, training_steps
 from autometa.plugins.host import PluginHost
 from autometa.recipe.schema import Recipe, SearchSection
 from autometa.search.objectives import measure_costs
@@ -52,6 +55,8 @@ class TrialObjective:
         self.recipe, self.data, self.run, self.plugins, self.view = recipe, data, run, plugins, view
         self.multi = len(recipe.search.objectives) > 1
         self.artifacts = StudyArtifacts(run.artifact_store)
+        timeout = recipe.search.timeout_minutes
+        self.deadline = time.monotonic() + 60 * timeout if timeout else None  # a running trial stops there too
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         folder = self.run.trial_dir(trial.number)
@@ -71,6 +76,7 @@ class TrialObjective:
                     self.recipe, strategy, self.data, self.plugins.registry, workdir=folder,
                     on_progress=self._progress(trial, tlog, metrics["history"]["train"], total),
                     on_validation=self._validation(trial, tlog, metrics["history"]["val"], total),
+                    deadline=self.deadline,
                 )
                 metrics.update(val=result.val.as_dict(), steps=result.steps, tasks_per_second=result.tasks_per_second)
                 values = [result.val.mean]
@@ -88,6 +94,11 @@ class TrialObjective:
                 tlog.info("pruned: %s", exc)
                 self._finish(trial, folder, metrics, started, "pruned", None, str(exc))
                 raise
+            except StoppedAtDeadline as stop:
+                reason = f"cut off by search.timeout_minutes at step {stop.step} of {stop.total}"
+                tlog.info("pruned: %s", reason)
+                self._finish(trial, folder, metrics, started, "pruned", None, reason)
+                raise optuna.TrialPruned(reason) from None
             except KeyboardInterrupt:
                 tlog.info("interrupted by Ctrl-C: the next run retries this trial from its checkpoint")
                 self._finish(trial, folder, metrics, started, "interrupted", None, "interrupted")
