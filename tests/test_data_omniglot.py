@@ -111,6 +111,12 @@ def test_folders_rotations_and_zip_give_the_same_classes(tmp_path):
     first = rotated.train.images[rotated.train.labels == 0]
     quarter = rotated.train.images[rotated.train.labels == 1]
     assert torch.equal(torch.rot90(first, 1, dims=(2, 3)), quarter)
+    train_only = load_data(
+        omniglot(tmp_path, root=str(tmp_path / "data"), rotations="train", **splits), default_host().registry
+    )
+    assert train_only.class_counts() == {"train": 8, "val": 2, "test": 2}
+    assert train_only.train.class_names == rotated.train.class_names
+    assert torch.equal(train_only.test.images, plain.test.images)  # evaluation sees upright characters
 
     zipped = tmp_path / "zipped"
     zipped.mkdir()

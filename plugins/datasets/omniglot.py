@@ -13,6 +13,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -49,7 +50,11 @@ class OmniglotOptions(Dataset.Options):
         ["images_background_small2/Sanskrit", "images_background_small2/Tagalog"],
         description="meta-test: sets or set/alphabet entries",
     )
-    rotations: bool = Field(False, description="add each character rotated by 90, 180 and 270 degrees as new classes")
+    rotations: bool | Literal["train"] = Field(
+        False,
+        description="add each character rotated by 90, 180 and 270 degrees as new classes "
+        "(true: in every split; 'train': in meta-train only, so evaluation sees upright characters)",
+    )
     image_size: int = Field(28, ge=8, le=105, description="decode the 105x105 drawings at this size")
     download: bool = Field(False, description="download missing sets with torchvision's downloader (needs internet)")
 
@@ -96,7 +101,8 @@ class Omniglot(Dataset):
                 images = torch.stack([
                     decode_image(read(), source=where, channels=1, size=size) for where, read in drawings
                 ])
-                rotations = range(4) if self.options.rotations else range(1)
+                rotated = self.options.rotations is True or (self.options.rotations == "train" and split == "train")
+                rotations = range(4) if rotated else range(1)
                 for k in rotations:
                     name = f"{set_name}/{alphabet}/{character}" + (f"/rot{90 * k}" if k else "")
                     classes[split].append((name, alphabet, torch.rot90(images, k, dims=(2, 3))))
