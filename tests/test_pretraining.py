@@ -33,7 +33,8 @@ def doubles():
     default_host().unregister("pretraining-test-doubles")
 
 
-def recipe_text(pretrain: str = "{steps: 12, batch_size: 12, lr: 0.05}", meta_steps: int = 0, learner: str = "protonet"):
+def recipe_text(pretrain: str = "{steps: 12, batch_size: 12, lr: 0.05}", meta_steps: int = 12, learner: str = "protonet"):
+    """The tiny recipe; ``meta_steps`` counts both stages (12 with the default pretraining: pretraining only)."""
     return f"""\
 name: pretrain
 seed: 1
@@ -101,17 +102,18 @@ def test_the_rotation_loss_adds_a_four_way_head_fed_four_rotated_copies():
     assert seen == [40] and stage.rotation.out_features == 4
 
 
-def test_a_candidate_that_would_train_nothing_is_refused_at_parse_time():
-    with pytest.raises(RecipeError, match=r"strategy.pretrain.steps: a candidate has 0 pretraining steps"):
-        parse(recipe_text("{steps: {choice: [0, 12]}}", meta_steps=0))
+def test_the_stage_split_is_searchable_within_the_budget_and_checked_at_parse_time():
+    parse(recipe_text("{steps: {choice: [0, 6, 12]}}", meta_steps=12))  # episodic only, P>M>F, pretraining only
+    parse(recipe_text("{steps: {int: [4, 12]}}", meta_steps=12))
+    with pytest.raises(RecipeError, match=r"strategy.pretrain.steps: a candidate pretrains for 20 steps, more than "
+                                          r"training.meta_steps \(12\)"):
+        parse(recipe_text("{steps: {int: [4, 20]}}", meta_steps=12))
     with pytest.raises(RecipeError, match=r"strategy.pretrain.steps"):
-        parse(recipe_text("{choice: [{steps: 5}, {steps: 0}]}", meta_steps=0))
-    parse(recipe_text("{steps: {choice: [0, 12]}}", meta_steps=3))  # pretraining optional, meta-training follows
-    parse(recipe_text("{steps: {int: [4, 12]}}", meta_steps=0))  # pretraining only, always some
+        parse(recipe_text("{choice: [{steps: 5}, {steps: 13}]}", meta_steps=12))
 
 
 def test_pretraining_only_trains_the_backbone_and_scores_the_deployed_head():
-    recipe = parse(recipe_text(meta_steps=0))
+    recipe = parse(recipe_text())
     progress = []
     result = run(recipe, on_progress=lambda step, total, metrics: progress.append((step, total)))
     assert progress == [(step, 12) for step in range(1, 13)]
@@ -133,8 +135,8 @@ def stop_at(last: int):
 
 def test_meta_training_starts_from_the_pretrained_weights(tmp_path):
     """P>M>F: the weights at the first meta-step are exactly those a pretraining-only run ends with."""
-    pretrained = backbone_weights(run(parse(recipe_text(meta_steps=0))).learner)
-    recipe = parse(recipe_text(meta_steps=6))
+    pretrained = backbone_weights(run(parse(recipe_text())).learner)
+    recipe = parse(recipe_text(meta_steps=18))  # 12 pretraining steps, then 6 meta-updates
     torch.manual_seed(recipe.seed)
     initial = backbone_weights(build_learner(recipe.fixed_strategy(), Preprocessing(1, 8), default_host().registry))
     assert all(not torch.equal(initial[name], value) for name, value in pretrained.items())  # pretraining trained
@@ -149,12 +151,12 @@ def test_meta_training_starts_from_the_pretrained_weights(tmp_path):
     assert finished.steps == 18
     final = backbone_weights(finished.learner)
     assert any(not torch.equal(final[name], value) for name, value in pretrained.items())  # meta-training moved on
-    scratch = backbone_weights(run(parse(recipe_text("{steps: 0}", meta_steps=6))).learner)
+    scratch = backbone_weights(run(parse(recipe_text("{steps: 0}", meta_steps=18))).learner)
     assert any(not torch.equal(final[name], scratch[name]) for name in final)  # not the same as no pretraining
 
 
 def test_a_run_resumed_mid_pretraining_ends_as_an_uninterrupted_one(tmp_path):
-    recipe = parse(recipe_text("{steps: 10, batch_size: 12, lr: 0.05, rotation_weight: 0.5}", meta_steps=3))
+    recipe = parse(recipe_text("{steps: 10, batch_size: 12, lr: 0.05, rotation_weight: 0.5}", meta_steps=13))
     uninterrupted = backbone_weights(run(recipe).learner)
     with pytest.raises(Stop):
         run(recipe, workdir=tmp_path, on_progress=stop_at(6))  # checkpoint at step 4, inside pretraining

@@ -156,7 +156,7 @@ def _error(text: str) -> str:
         # unknown data set
         ("toy_data:", "omniglott:", r"data.dataset: unknown dataset 'omniglott'"),
         # negative training budget
-        ("seed: 3", "seed: 3\ntraining: {meta_steps: -5}", r"training.meta_steps: .*greater than or equal to 0"),
+        ("seed: 3", "seed: 3\ntraining: {meta_steps: -5}", r"training.meta_steps: .*greater than or equal to 1"),
     ],
 )
 def test_malformed_recipes_give_one_line_naming_path_and_line(old, new, expected):

@@ -79,4 +79,4 @@ def test_the_levers_guide_recipe_is_valid():
     guide = (Path(__file__).parents[1] / "docs" / "levers.md").read_text()
     block = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
     recipe = parse_recipe(block, default_host().registry, "docs/levers.md")
-    assert recipe.evaluation.within_group and recipe.training.meta_steps == 0
+    assert recipe.evaluation.within_group and recipe.training.meta_steps == 1000

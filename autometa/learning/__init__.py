@@ -19,7 +19,6 @@ from autometa.learning.trainer import (
     make_schedule,
     train,
     train_recipe,
-    training_steps,
 )
 
 __all__ = [
@@ -59,5 +58,4 @@ __all__ = [
     "make_schedule",
     "train",
     "train_recipe",
-    "training_steps",
 ]

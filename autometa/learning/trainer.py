@@ -3,9 +3,9 @@
 :func:`train` is the loop the search calls once per trial and ``autometa train``
 calls once: it builds the learner from the strategy (at the strategy's input
 size, with its augmentations), runs the strategy's stages in order (whole-class
-pretraining, :mod:`autometa.learning.pretraining`, when ``strategy.pretrain.steps``
-is set, then meta-training with the outer optimizer and schedule the strategy
-names), reports progress and validation scores through callbacks, checkpoints
+pretraining, :mod:`autometa.learning.pretraining`, for the first
+``strategy.pretrain.steps`` of the ``training.meta_steps`` steps, then
+meta-training with the outer optimizer and schedule the strategy names), reports progress and validation scores through callbacks, checkpoints
 and resumes, and stops with a :class:`~autometa.errors.TrainingError` when the
 loss or meta-gradient stops being finite. On the CPU a run is deterministic for
 the recipe's seed, and a resumed run ends with the same weights as an
@@ -82,11 +82,6 @@ def make_schedule(strategy: Strategy, optimizer: torch.optim.Optimizer, total_st
     return build_schedule(strategy.lr_schedule, optimizer, total_steps)
 
 
-def training_steps(recipe: Recipe, strategy: Strategy) -> int:
-    """Steps of all stages: ``strategy.pretrain.steps`` then ``training.meta_steps``."""
-    return strategy.pretrain.steps + recipe.training.meta_steps
-
-
 def build_augmentations(recipe: Recipe, strategy: Strategy, registry: Registry) -> list[Augmentation]:
     """The meta-train augmentations: ``data.transforms.augment`` (every candidate), then ``strategy.augment``."""
     return [registry.create("augmentation", ref) for ref in [*recipe.data.transforms.augment, *strategy.augment]]
@@ -104,9 +99,9 @@ def train(
     device: str | None = None,
     deadline: float | None = None,
 ) -> TrainResult:
-    """Train ``strategy`` (built from ``registry``'s plugins) through its stages and score it on the
-    validation episodes: ``strategy.pretrain.steps`` of whole-class pretraining, then
-    ``recipe.training.meta_steps`` meta-updates, counted as one sequence of steps.
+    """Train ``strategy`` (built from ``registry``'s plugins) for ``recipe.training.meta_steps``
+    steps and score it on the validation episodes: the first ``strategy.pretrain.steps``
+    are whole-class pretraining, the rest meta-updates.
 
     ``data`` is stored at the recipe's size; the strategy's ``image_size`` is applied
     here. ``on_progress(step, total, {"loss", "accuracy", "lr", "grad_norm"})`` is
@@ -132,7 +127,7 @@ def train(
     last_val: EvalResult | None = None
     train_seconds = 0.0
     first_meta_step = max(run.step, strategy.pretrain.steps)
-    total = training_steps(recipe, strategy)
+    total = training.meta_steps
     while run.step < total:
         started = time.perf_counter()
         metrics = run.update()
@@ -204,7 +199,8 @@ class _Run:
         self.learner, self.device = learner, device
         self.parameters = [p for p in learner.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(strategy, self.parameters)
-        self.schedule = make_schedule(strategy, self.optimizer, recipe.training.meta_steps)
+        self.meta_steps = recipe.training.meta_steps - strategy.pretrain.steps  # after pretraining
+        self.schedule = make_schedule(strategy, self.optimizer, self.meta_steps)
         self.sampler = EpisodeSampler(
             data.train, strategy.train_episodes, preprocessing=preprocessing, seed=recipe.seed, device=device,
             augment=augment,
@@ -227,7 +223,7 @@ class _Run:
         """Sample tasks, accumulate the meta-gradient, check it, clip it, step."""
         strategy, training = self.strategy, self.recipe.training
         self.learner.train()
-        self.learner.set_training_progress((self.step - strategy.pretrain.steps) / training.meta_steps)
+        self.learner.set_training_progress((self.step - strategy.pretrain.steps) / self.meta_steps)
         batch = self.sampler.sample(strategy.meta_batch_size)
         self.optimizer.zero_grad(set_to_none=True)
         with autocast(self.device, training.amp):

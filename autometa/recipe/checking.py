@@ -159,17 +159,14 @@ def join(path: str, key: str) -> str:
 
 
 def check_stages(strategy: dict[str, Any], meta_steps: int) -> None:
-    """Every candidate trains something: with ``training.meta_steps: 0`` (pretraining only),
-    each candidate of ``strategy.pretrain.steps`` must be above 0."""
-    if meta_steps > 0:
-        return
+    """Pretraining fits in the budget: every candidate of ``strategy.pretrain.steps`` is at most
+    ``training.meta_steps`` (equal: pretraining only; 0: meta-training only)."""
     for pretrain in _candidates(strategy.get("pretrain", {}), "strategy.pretrain"):
         steps = pretrain.get("steps", 0) if isinstance(pretrain, dict) else 0
         for value in _candidates(steps, "strategy.pretrain.steps"):
-            if not isinstance(value, int) or value <= 0:
+            if isinstance(value, int) and value > meta_steps:
                 raise TreeError(
                     "strategy.pretrain.steps",
-                    f"a candidate has {value} pretraining steps and training.meta_steps is 0, so it would not "
-                    "train at all; raise training.meta_steps or keep every strategy.pretrain.steps above 0",
+                    f"a candidate pretrains for {value} steps, more than training.meta_steps ({meta_steps}), "
+                    "the steps of all stages together; lower it or raise training.meta_steps",
                 )
-

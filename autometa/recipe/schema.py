@@ -76,7 +76,9 @@ class EvaluationSection(Section):
 class PretrainSection(Section):
     """Whole-class pretraining of the backbone before meta-training (Chen et al. 2019, Tian et al. 2020)."""
 
-    steps: int = Field(0, ge=0, description="cross-entropy steps over all meta-train classes (0: no pretraining)")
+    steps: int = Field(
+        0, ge=0, description="the first this-many of training.meta_steps are whole-class cross-entropy steps (0: none)"
+    )
     batch_size: int = Field(128, ge=2, description="images per pretraining step")
     optimizer: Literal["adam", "adamw", "sgd"] = Field("sgd", description="sgd uses Nesterov momentum 0.9")
     lr: float = Field(0.1, gt=0, description="pretraining learning rate")
@@ -118,7 +120,9 @@ class Strategy(Section):
 class TrainingSection(Section):
     """The per-candidate training budget (not searched)."""
 
-    meta_steps: int = Field(500, ge=0, description="meta-updates per candidate (after strategy.pretrain)")
+    meta_steps: int = Field(
+        500, ge=1, description="steps per candidate: strategy.pretrain.steps of pretraining, then meta-updates"
+    )
     eval_every: int = Field(100, ge=1, description="validation scores reported every this many steps")
     amp: Literal["auto", "bf16", "off"] = Field("auto", description="bf16 autocast: auto = on GPU only")
     checkpoint_every: int = Field(100, ge=1, description="save a resumable checkpoint every this many steps")

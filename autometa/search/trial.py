@@ -6,7 +6,7 @@ the reason; Optuna then starts no new trial.
 A trial that diverges, runs out of memory or whose plugin raises is recorded as
 failed with its reason (traceback in ``trials/<n>/log.txt``); the study goes on.
 Its ``metrics.json`` keeps the learning curve (``history``: the training metrics
-every 1/20 of its steps, each validation with its CI), so the report and
+every ``meta_steps // 20`` steps, each validation with its CI), so the report and
 the observers read files, not logs; it is attached to the trial as an Optuna
 artifact before the trial ends.
 """
@@ -29,7 +29,7 @@ import torch
 
 from autometa.data.dataset import SplitData
 from autometa.learning.evaluation import EvalResult
-from autometa.learning.trainer import StoppedAtDeadline, train, training_steps
+from autometa.learning.trainer import StoppedAtDeadline, train
 from autometa.plugins.host import PluginHost
 from autometa.recipe.schema import Recipe, SearchSection
 from autometa.search.objectives import measure_costs
@@ -69,13 +69,12 @@ class TrialObjective:
                 self._resume_retry(trial, folder, tlog)
                 tlog.info("trial %d (process %d): %s", trial.number, os.getpid(), trial.params)
                 self.plugins.notify("trial_started", trial=trial, strategy=strategy)
-                total = training_steps(self.recipe, strategy)
                 if self.view is not None:
-                    self.view.trial_started(trial.number, total, trial.params)
+                    self.view.trial_started(trial.number, self.recipe.training.meta_steps, trial.params)
                 result = train(
                     self.recipe, strategy, self.data, self.plugins.registry, workdir=folder,
-                    on_progress=self._progress(trial, tlog, metrics["history"]["train"], total),
-                    on_validation=self._validation(trial, tlog, metrics["history"]["val"], total),
+                    on_progress=self._progress(trial, tlog, metrics["history"]["train"]),
+                    on_validation=self._validation(trial, tlog, metrics["history"]["val"]),
                     deadline=self.deadline,
                 )
                 metrics.update(val=result.val.as_dict(), steps=result.steps, tasks_per_second=result.tasks_per_second)
@@ -111,9 +110,9 @@ class TrialObjective:
                 raise
 
     def _progress(
-        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]], total: int
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
     ) -> Callable[[int, int, dict], None]:
-        every = max(1, total // 20)
+        every = max(1, self.recipe.training.meta_steps // 20)
 
         def on_progress(step: int, total: int, values: dict) -> None:
             if step % every == 0 or step == total:
@@ -126,13 +125,13 @@ class TrialObjective:
         return on_progress
 
     def _validation(
-        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]], total: int
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
     ) -> Callable[[int, EvalResult], None]:
         def on_validation(step: int, result: EvalResult) -> None:
             tlog.info("validation at step %d: %s", step, result)
             curve.append({"step": step, "mean": round(result.mean, 6), "ci95": round(result.ci95, 6), "n": result.n})
             if self.view is not None:
-                self.view.trial_validated(trial.number, step, total, result)
+                self.view.trial_validated(trial.number, step, self.recipe.training.meta_steps, result)
             if self.multi:
                 return
             trial.set_user_attr(episode_key(step), [round(s, 6) for s in result.per_episode])
