@@ -80,3 +80,17 @@ def test_the_levers_guide_recipe_is_valid():
     block = guide.split("```yaml\n", 1)[1].split("```", 1)[0]
     recipe = parse_recipe(block, default_host().registry, "docs/levers.md")
     assert recipe.evaluation.within_group and recipe.training.meta_steps == 1000
+
+
+def test_the_omniglot_20way_recipe_searches_the_levers_within_a_time_budget():
+    from pathlib import Path
+
+    from autometa.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[1] / "recipes" / "omniglot-20way.yaml", default_host().registry)
+    assert (recipe.evaluation.ways, recipe.evaluation.shots, recipe.evaluation.within_group) == (20, 1, True)
+    assert recipe.search.timeout_minutes and recipe.search.timeout_minutes <= 45 and recipe.export.refit
+    searched = recipe.strategy
+    assert {"protonet", "finetune"} <= set(searched["learner"]["choice"])
+    assert 0 in searched["pretrain"]["steps"]["choice"]  # ProtoNet as today stays a candidate
+    assert searched["augment"]["choice"][0] == [] and ["affine", "elastic"] in searched["augment"]["choice"]
