@@ -6,7 +6,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from autometa import Backbone
+from autometa import Backbone, hookimpl
 from autometa.components import PluginOptions
 from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
 
@@ -47,3 +47,15 @@ class FlatLinear(Backbone):
 
     def forward(self, x):
         return self.layer(x.flatten(1))
+
+
+class DoublesPlugin:
+    """The two doubles as a plugin, for tests that need nothing else: ``host.register(DoublesPlugin(), name)``."""
+
+    @hookimpl
+    def register_datasets(self):
+        return [NoiseBlobs]
+
+    @hookimpl
+    def register_backbones(self):
+        return [FlatLinear]

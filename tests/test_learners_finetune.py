@@ -8,28 +8,13 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_learners_metric import IMAGE, build, conv4, random_episode
-from torch import nn
+from test_learners_metric import IMAGE, Identity, build, conv4, random_episode
 
-from autometa import Backbone
 from autometa.data import Episode
 from autometa.deploy import export_and_verify
 from autometa.plugins import default_host
 from autometa_plugins.learners._distances import class_means, l2_normalize
 from autometa_plugins.learners.finetune import FittedClassifier
-
-
-class Identity(Backbone):
-    """Features are the pixels."""
-
-    name = "identity"
-
-    def __init__(self, features: int):
-        nn.Module.__init__(self)
-        self.out_features = features
-
-    def forward(self, images):
-        return images.flatten(1)
 
 
 def at_angles(degrees: list[float]) -> torch.Tensor:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
-from doubles import FlatLinear, NoiseBlobs
+from doubles import DoublesPlugin, FlatLinear
 
-from autometa import hookimpl
 from autometa.data import Preprocessing, load_data
 from autometa.errors import RecipeError
 from autometa.learning import CHECKPOINT_NAME, Pretraining, build_learner, train
@@ -16,19 +13,9 @@ from autometa.plugins import default_host
 from autometa.recipe import PretrainSection, parse_recipe
 
 
-@hookimpl
-def register_datasets():
-    return [NoiseBlobs]
-
-
-@hookimpl
-def register_backbones():
-    return [FlatLinear]
-
-
 @pytest.fixture(autouse=True)
 def doubles():
-    default_host().register(sys.modules[__name__], "pretraining-test-doubles")
+    default_host().register(DoublesPlugin(), "pretraining-test-doubles")
     yield
     default_host().unregister("pretraining-test-doubles")
 
