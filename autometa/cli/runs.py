@@ -61,7 +61,7 @@ def train_command(
     registry = plugin_host().registry
     recipe = load_recipe(file, registry)
     out_console = console()
-    columns = (TextColumn("meta-training"), BarColumn(), MofNCompleteColumn(),
+    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeRemainingColumn())
     with Progress(*columns, console=out_console) as progress:
         bar = progress.add_task("train", total=recipe.training.meta_steps, status="")
@@ -73,11 +73,11 @@ def train_command(
         report = train_recipe(recipe, registry, workdir=out, device=device, on_progress=on_progress)
         progress.update(bar, completed=report.result.steps)  # also when resuming a finished run
     result = report.result
-    speed = f"{result.tasks_per_second:.1f} tasks/s on {result.device.type}" if result.tasks_per_second else "already trained"
+    speed = f"{result.tasks_per_second:.1f} tasks/s on {result.device.type}" if result.tasks_per_second else "no meta-steps run now"
     out_console.print(f"validation accuracy: {result.val}", highlight=False)
     out_console.print(f"test accuracy:       {report.test}", highlight=False)
     out_console.print(
-        f"checkpoint: {result.checkpoint} ({result.steps} meta-steps, {speed}); "
+        f"checkpoint: {result.checkpoint} ({result.steps} steps, {speed}); "
         f"scores in {report.workdir / 'metrics.json'}",
         highlight=False, soft_wrap=True,
     )

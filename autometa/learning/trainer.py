@@ -5,9 +5,10 @@ calls once: it builds the learner from the strategy (at the strategy's input
 size, with its augmentations), runs the strategy's stages in order (whole-class
 pretraining, :mod:`autometa.learning.pretraining`, for the first
 ``strategy.pretrain.steps`` of the ``training.meta_steps`` steps, then
-meta-training with the outer optimizer and schedule the strategy names), reports progress and validation scores through callbacks, checkpoints
-and resumes, and stops with a :class:`~autometa.errors.TrainingError` when the
-loss or meta-gradient stops being finite. On the CPU a run is deterministic for
+meta-training with the outer optimizer and schedule the strategy names),
+reports progress and validation scores through callbacks, checkpoints and
+resumes, and stops with a :class:`~autometa.errors.TrainingError` when the loss
+or meta-gradient stops being finite. On the CPU a run is deterministic for
 the recipe's seed, and a resumed run ends with the same weights as an
 uninterrupted one.
 """
@@ -125,13 +126,15 @@ def train(
         run.resume(path)
 
     last_val: EvalResult | None = None
-    train_seconds = 0.0
+    meta_seconds = 0.0  # the meta-steps' time, for tasks per second
     first_meta_step = max(run.step, strategy.pretrain.steps)
     total = training.meta_steps
     while run.step < total:
         started = time.perf_counter()
+        meta_step = run.step >= strategy.pretrain.steps
         metrics = run.update()
-        train_seconds += time.perf_counter() - started
+        if meta_step:
+            meta_seconds += time.perf_counter() - started
         if on_progress is not None:
             on_progress(run.step, total, metrics)
         validate = run.step % training.eval_every == 0 or run.step == total
@@ -150,7 +153,7 @@ def train(
     return TrainResult(
         val=last_val,
         steps=run.step,
-        tasks_per_second=tasks / train_seconds if train_seconds > 0 else 0.0,
+        tasks_per_second=tasks / meta_seconds if meta_seconds > 0 else 0.0,
         checkpoint=path,
         learner=run.learner,
         device=torch_device,
