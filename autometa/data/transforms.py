@@ -7,10 +7,11 @@ Augmentations are components (:mod:`autometa.data.augmentation`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from autometa.data.dataset import Preprocessing
 
 _CHUNK = 4096  # images per resize step: bounds the float copy's memory
 
@@ -58,11 +59,10 @@ def normalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images - mean_t) / std_t
 
 
-def scale_to_input(images01: torch.Tensor, preprocessing: Any) -> torch.Tensor:
+def scale_to_input(images01: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """Images in ``[0, 1]`` to the model's values: ``preprocessing.value_range``, then ``mean``/``std``.
 
-    ``preprocessing`` is a :class:`autometa.data.dataset.Preprocessing`; the one
-    implementation of the scaling that a deployment must reproduce (the model card says so).
+    The one implementation of the scaling that a deployment must reproduce (the model card says so).
     """
     low, high = preprocessing.value_range
     if (low, high) != (0.0, 1.0):
