@@ -50,12 +50,9 @@ def exported(trained, tmp_path_factory):
     """Both formats exported and verified (export_and_verify raises ExportError on any mismatch)."""
     predictor, _, episodes = trained
     folder = tmp_path_factory.mktemp("artifacts")
-    results = {}
-    for fmt in ("torch_export", "onnx"):
-        exporter = default_host().registry.create("exporter", fmt)
-        path = folder / f"predictor{exporter.suffix}"
-        results[fmt] = exporter, path, export_and_verify(predictor, exporter, path, episodes)
-    return results
+    exporters = [default_host().registry.create("exporter", fmt) for fmt in ("torch_export", "onnx")]
+    reports = export_and_verify(predictor, exporters, folder, episodes)
+    return {e.name: (e, folder / f"predictor{e.suffix}", report) for e, report in zip(exporters, reports)}
 
 
 @pytest.mark.parametrize("fmt", ["torch_export", "onnx"])
@@ -78,7 +75,7 @@ def test_verification_rejects_a_file_that_does_not_match(trained, exported):
     exporter = default_host().registry.create("exporter", "torch_export")
     exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 1.0)  # a file that drifted
     with pytest.raises(ExportError, match="differ from the in-framework predictor"):
-        export_and_verify(predictor, exporter, path.with_name("drift.pt2"), episodes)
+        export_and_verify(predictor, [exporter], path.parent / "drift", episodes)
 
 
 def test_fresh_process_cannot_import_autometa():
@@ -92,8 +89,9 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
     give the same logits as the data layer's to_float path."""
     predictor, data, _ = trained
     exporter, path, _ = exported["torch_export"]
-    raw = data.test.images[:6]  # uint8 [6, 1, H, W]: two images of each of three classes
-    labels = data.test.labels[:6]
+    chosen = [i for c in data.test.labels.unique()[:3] for i in (data.test.labels == c).nonzero().flatten()[:2].tolist()]
+    raw = data.test.images[chosen]  # uint8 [6, 1, H, W]: two images of each of three classes
+    labels = data.test.labels[chosen]
     files = []
     for i, image in enumerate(raw):
         files.append(str(tmp_path / f"image{i}.png"))

@@ -52,6 +52,7 @@ class ModelCard:
 
     name: str
     strategy: dict[str, Any]
+    predictor: str  # what the shipped predictor does with an episode
     dataset: Any
     episode_shape: dict[str, int]
     preprocessing: dict[str, Any]
@@ -81,6 +82,8 @@ class ModelCard:
             "```yaml",
             _yaml(self.strategy).rstrip(),
             "```",
+            "",
+            f"The predictor {self.predictor}.",
             "",
             "## Stages",
             "",
@@ -119,6 +122,9 @@ class ModelCard:
             lines += [
                 "",
                 f"## Load `{artifact.file}` in five lines ({artifact.format}, {artifact.size_bytes / 1024:.1f} KiB)",
+                "",
+                f"Episode sizes: {artifact.dynamic_sizes}"
+                + "".join(f"; {note}" for note in artifact.notes) + ".",
                 "",
                 f"Verified: {artifact.tolerance} (max seen {artifact.max_abs_diff:.2g}), and run in a fresh "
                 "Python process without autometa.",

@@ -19,7 +19,7 @@ from torch import nn
 from autometa.components.registry import Registry
 from autometa.data.episodes import Episode, EpisodeSampler
 from autometa.data.loading import load_data
-from autometa.deploy.exporter import load_artifact, predict_episode
+from autometa.deploy.exporter import describe_predictor, load_artifact, predict_episode
 from autometa.deploy.measure import LATENCY_RUNS, measure_latencies
 from autometa.deploy.model_card import (
     Accuracy,
@@ -129,18 +129,12 @@ def compress_run(
     )
     test_episodes = split_episodes(recipe, data, "test")
     result = compress(predictor, recipe.compression, context, test_episodes, latency_runs=latency_runs)
-    reports = [
-        export_and_verify(
-            result.predictor,
-            registry.create("exporter", ref),
-            artifacts / f"predictor{registry.get('exporter', ref.name).cls.suffix}",
-            list(test_episodes[:3]),
-        )
-        for ref in recipe.export.formats
-    ]
+    exporters = [registry.create("exporter", ref) for ref in recipe.export.formats]
+    reports = export_and_verify(result.predictor, exporters, artifacts, test_episodes[:3]) if exporters else []
     ModelCard(
         name=recipe.name,
         strategy=checkpoint.strategy.model_dump(mode="json"),
+        predictor=describe_predictor(result.predictor),
         dataset=recipe.data.dataset.to_data(),
         episode_shape=recipe.evaluation.shape.model_dump(),
         preprocessing=preprocessing_dict(data.preprocessing),
@@ -176,11 +170,7 @@ def export_checkpoint(
     data = load_data(recipe.data, registry)
     episodes = list(split_episodes(recipe, data, "test")[:verify_episodes])
     predictor = checkpoint.learner.deployable_predictor().eval()
-    reports = []
-    for name in formats:
-        exporter = registry.create("exporter", name)
-        reports.append(export_and_verify(predictor, exporter, out_dir / f"predictor{exporter.suffix}", episodes))
-    return reports
+    return export_and_verify(predictor, [registry.create("exporter", name) for name in formats], out_dir, episodes)
 
 
 def evaluate_artifact(
