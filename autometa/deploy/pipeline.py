@@ -63,13 +63,16 @@ def compress(
     registry = context.registry
     example = test_episodes[0].predictor_inputs()
     current = predictor.eval()
+    chosen = [
+        (stage, method, ref, registry.create(stage, ref)) for stage, method in STAGES.items()
+        if section is not None and (ref := getattr(section, stage, None)) is not None
+    ]
+    for _, _, _, plugin in chosen:  # refuse up front, not after another stage's minutes
+        plugin.check(current)
     # (stage, plugin, predictor, output) per stage; latencies are measured together at the end.
     rows: list[tuple[str, str, nn.Module, StageOutput]] = [("original", "-", current, StageOutput(current))]
-    for stage, method in STAGES.items():
-        ref = getattr(section, stage, None) if section is not None else None
-        if ref is None:
-            continue
-        output: StageOutput = getattr(registry.create(stage, ref), method)(current, context)
+    for stage, method, ref, plugin in chosen:
+        output: StageOutput = getattr(plugin, method)(current, context)
         rows.append((stage, ref.name, output.predictor.eval(), output))
         if output.kept:
             current = output.predictor.eval()

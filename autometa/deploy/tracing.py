@@ -125,10 +125,11 @@ def _trace_ops(
         return predictor(support_images, support_onehot, query_images)
 
     try:
-        graph = make_fx(
-            predict, decomposition_table=backward_decompositions(), tracing_mode="fake",
-            _allow_non_fake_inputs=True, dynamic_shapes=spec,
-        )(*inputs)
+        with torch.no_grad():  # the meta-parameters' gradients are not wanted (an inner loop's still are)
+            graph = make_fx(
+                predict, decomposition_table=backward_decompositions(), tracing_mode="fake",
+                _allow_non_fake_inputs=True, dynamic_shapes=spec,
+            )(*inputs)
     except GuardOnDataDependentSymNode as exc:
         raise _NeedsConcreteSize(
             f"a dynamic episode size (S, Q or N) must be a Python int in {_library_frame(exc)}, "

@@ -85,24 +85,30 @@ def run_in_fresh_process(loader_code: str, inputs: PredictorInputs, *, timeout: 
         return np.load(out_file)
 
 
+def trace_and_check(predictor: nn.Module, exporters: Sequence[Exporter], example: PredictorInputs) -> TracedPredictor:
+    """Trace ``predictor`` once (for episodes shaped like ``example``) and let every exporter check the
+    program: what a format cannot express is found in seconds, before any file is written."""
+    traced = trace_predictor(predictor.eval(), example)
+    for exporter in exporters:
+        _as_export_error(exporter, exporter.check, traced)
+    return traced
+
+
 def export_and_verify(
     predictor: nn.Module, exporters: Sequence[Exporter], directory: Path, episodes: Sequence[Episode], *,
-    fresh_process: bool = True,
+    fresh_process: bool = True, traced: TracedPredictor | None = None,
 ) -> list[ExportReport]:
     """Write ``predictor`` as ``directory/predictor<suffix>`` with each exporter and verify every file.
 
-    Traced once (on the image size of ``episodes[0]``, sizes left dynamic); every
-    exporter's ``check`` runs before any file is written, so a format that cannot
-    express the predictor fails in seconds. Each file's logits are checked on every
-    episode and, with ``fresh_process``, in a fresh process on the last episode
-    with a query (and, where N is free, a class) fewer.
+    ``traced`` is :func:`trace_and_check`'s result (made here on ``episodes[0]`` if
+    not given). Each file's logits are checked on every episode and, with
+    ``fresh_process``, in a fresh process on the last episode with a query (and,
+    where N is free, a class) fewer.
     """
     predictor = predictor.eval()
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    traced = trace_predictor(predictor, episodes[0].predictor_inputs())
-    for exporter in exporters:
-        _as_export_error(exporter, exporter.check, traced)
+    traced = traced or trace_and_check(predictor, exporters, episodes[0].predictor_inputs())
     return [
         _write_and_verify(predictor, traced, exporter, directory / f"predictor{exporter.suffix}", episodes,
                           fresh_process)

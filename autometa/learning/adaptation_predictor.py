@@ -29,7 +29,7 @@ class AdaptationPredictor(nn.Module):
 
     def __init__(self, learner: Any):
         super().__init__()
-        self.learner = copy.deepcopy(learner).eval().requires_grad_(False)
+        self.learner = copy.deepcopy(learner).eval()
         self.static_ways: int | None = learner.ways if learner.head is not None else None
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from autometa.components.component import PluginOptions, component_type
 from autometa.errors import RecipeError
-from autometa.recipe.space import Suggester, contains_search, resolve
+from autometa.recipe.space import Suggester, contains_search, covering_values, resolve
 
 
 class Section(PluginOptions):
@@ -159,6 +159,10 @@ class Recipe(Section):
     def strategy_for(self, suggester: Suggester) -> Strategy:
         """Resolve the search space into one concrete strategy."""
         return Strategy.model_validate(resolve(self.strategy, suggester))
+
+    def covering_strategies(self) -> list[Strategy]:
+        """A few strategies that together take every option of every choice in the space (not the product)."""
+        return [Strategy.model_validate(value) for value in covering_values(self.strategy)]
 
     def fixed_strategy(self) -> Strategy:
         """The strategy of a recipe without search nodes (``autometa train``)."""

@@ -16,7 +16,8 @@ Any value under a recipe's ``strategy`` may be replaced by a *search node*::
 of the nodes (``learner``, ``learner.maml.inner_lr``), so conditional parameters
 get their own names. :func:`candidates` lists the concrete values a node can take
 (choices, or the two bounds of a range) so a space can be validated before any
-trial runs.
+trial runs, and :func:`covering_values` a few concrete values that together take
+every option of every choice (what the export pre-flight builds).
 """
 
 from __future__ import annotations
@@ -165,3 +166,64 @@ class FixedSuggester:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def covering_values(space: Any) -> list[Any]:
+    """Concrete values of ``space`` that together take every option of every ``choice`` node at least once.
+
+    Not the product of all choices: each value picks, at every choice it meets, the
+    option with the most options not yet taken below it (itself included), so about
+    as many values as the widest choice suffice, nested choices included. Ranges take
+    their low end. Equal values are listed once.
+    """
+    below: dict[tuple[str, int], set[tuple[str, int]]] = {}
+    everything = _options_below(space, "", below)
+    taken: set[tuple[str, int]] = set()
+    values: list[Any] = []
+    while True:
+        suggester = _CoveringSuggester(below, taken)
+        value = resolve(space, suggester)
+        if value not in values:
+            values.append(value)
+        if not (everything - taken):
+            return values
+
+
+def _options_below(value: Any, path: str, below: dict[tuple[str, int], set[tuple[str, int]]]) -> set[tuple[str, int]]:
+    """Every ``(choice path, option index)`` inside ``value``; fills ``below`` with each option's own set,
+    naming paths as :func:`resolve` does."""
+    kind = node_kind(value)
+    if kind == "choice":
+        check_node(value, path)
+        arg = value[kind]
+        found: set[tuple[str, int]] = set()
+        for i, option in enumerate(arg):
+            inside = _options_below(dict(arg[option] or {}), _join(path, option), below) if isinstance(arg, dict) else set()
+            below[(path, i)] = {(path, i)} | inside
+            found |= below[(path, i)]
+        return found
+    if kind is not None:
+        return set()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found = set()
+    for key, item in items:
+        found |= _options_below(item, _join(path, str(key)), below)
+    return found
+
+
+class _CoveringSuggester:
+    """Picks the option with the most untaken options below it; ranges at their low end."""
+
+    def __init__(self, below: dict[tuple[str, int], set[tuple[str, int]]], taken: set[tuple[str, int]]):
+        self.below, self.taken = below, taken
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        best = max(range(len(choices)), key=lambda i: (len(self.below[(name, i)] - self.taken), -i))
+        self.taken.add((name, best))
+        return choices[best]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return low

@@ -24,6 +24,7 @@ from autometa.components.registry import Registry
 from autometa.data.dataset import SplitData
 from autometa.data.loading import load_recipe_data
 from autometa.deploy.pipeline import compress_run
+from autometa.deploy.preflight import preflight
 from autometa.errors import SearchInterrupted
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import evaluate_learner, split_episodes
@@ -80,6 +81,7 @@ def run_search(
                 data = load_recipe_data(recipe, registry)
                 for warning in data.warnings:
                     view.note(f"warning: {warning}")
+                preflight(recipe, data.preprocessing, registry, note=view.note)  # before any trial trains
                 with view:
                     if workers <= 1:
                         view.watch(study, remaining)

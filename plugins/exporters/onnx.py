@@ -89,10 +89,10 @@ def predict(support, onehot, query):
 
 
 def unsupported_ops(program: torch.export.ExportedProgram, opset: int) -> list[str]:
-    """Ops of ``program`` with neither a torchlib translation nor a decomposition the ONNX exporter applies
-    (a graph walk, no translation). Ops PyTorch decomposes itself are left to :func:`onnx_error_line`."""
+    """Ops of ``program`` with neither a torchlib translation nor a decomposition the ONNX exporter applies,
+    in graph order (a walk, no translation). Ops PyTorch decomposes itself are left to :func:`onnx_error_line`."""
     registry, implemented, decomposed = _onnx_tables(opset)
-    missing = set()
+    missing: dict[str, None] = {}
     for node in program.graph.nodes:
         op = node.target
         if node.op != "call_function" or not isinstance(op, torch._ops.OpOverload):
@@ -103,8 +103,8 @@ def unsupported_ops(program: torch.export.ExportedProgram, opset: int) -> list[s
             continue
         if torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd"):
             continue
-        missing.add(str(op))
-    return sorted(missing)
+        missing[str(op)] = None
+    return list(missing)
 
 
 @functools.lru_cache(maxsize=2)
