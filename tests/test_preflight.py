@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 import yaml
@@ -24,7 +25,6 @@ import torch
 from torch import nn
 
 from autometa import EmbeddingLearner, hookimpl
-from autometa.authoring.testing import TinyPatterns
 
 
 class RidgeHead(nn.Module):
@@ -47,6 +47,11 @@ class Ridge(EmbeddingLearner):
 @hookimpl
 def register_learners():
     return [Ridge]
+'''
+#: The synthetic test data set, for the command line (in-process, the test helpers register it).
+TINY_PATTERNS_PLUGIN = '''
+from autometa import hookimpl
+from autometa.authoring.testing import TinyPatterns
 
 
 @hookimpl
@@ -56,7 +61,7 @@ def register_datasets():
 
 
 def test_an_onnx_unexportable_learner_fails_before_training_in_one_line(tmp_path):
-    (tmp_path / "ridge_plugin.py").write_text(RIDGE_PLUGIN)
+    (tmp_path / "ridge_plugin.py").write_text(RIDGE_PLUGIN + TINY_PATTERNS_PLUGIN)
     recipe = testing.tiny_recipe({"learner": "ridge"}, name="ridge")
     recipe["output_dir"] = str(tmp_path / "runs")
     recipe["data"]["cache_dir"] = str(tmp_path / "cache")
@@ -76,6 +81,18 @@ def test_an_onnx_unexportable_learner_fails_before_training_in_one_line(tmp_path
     assert "aten._linalg_solve_ex.default has no ONNX translation (opset 18)" in lines[0]
     assert "torch_export" in lines[0]  # the fix names the format that can
     assert not list((tmp_path / "runs" / "ridge" / "trials").glob("*/checkpoint.pt"))  # nothing trained
+
+
+def test_a_plugin_authors_export_test_names_the_operation(tmp_path):
+    plugin = types.ModuleType("ridge_plugin")
+    exec(RIDGE_PLUGIN, plugin.__dict__)
+    default_host().register(plugin, "ridge-plugin", "test")
+    try:
+        with pytest.raises(AssertionError, match=r"learner ridge .*onnx: aten\._linalg_solve_ex\.default has no ONNX"):
+            testing.assert_exports(tmp_path, {"learner": "ridge"})
+        testing.assert_exports(tmp_path, {"learner": "protonet"})  # passes: a format for every installed exporter
+    finally:
+        default_host().unregister("ridge-plugin")
 
 
 def test_the_covering_strategies_take_every_choice_without_the_product():
