@@ -5,48 +5,24 @@ from __future__ import annotations
 
 import pytest
 import torch
+from doubles import tiny_patterns, untrained_predictor_and_context
 
-from autometa.authoring import testing
-from autometa.data import EpisodeSampler, fixed_episodes, load_data
-from autometa.deploy import (
-    STAGES,
-    CompressionContext,
-    count_flops,
-    count_parameters,
-    export_and_verify,
-    frozen_copy,
-)
+from autometa.deploy import STAGES, count_flops, count_parameters, export_and_verify
 from autometa.errors import RecipeError
-from autometa.learning import build_learner
 from autometa.plugins import default_host
-from autometa.recipe import DataSection, EpisodeShape, Strategy
+from autometa.recipe import EpisodeShape, Strategy
 
 SHAPE = EpisodeShape(ways=2, shots=1, queries=2)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
-    try:
-        cache = tmp_path_factory.mktemp("cache")
-        return load_data(DataSection(dataset="tiny_patterns"), default_host().registry, cache_dir=cache)
-    finally:
-        default_host().unregister(testing.TESTING_PLUGIN)
+    return tiny_patterns(tmp_path_factory.mktemp("cache"))
 
 
 def predictor_and_context(data, learner):
     strategy = Strategy(learner=learner, backbone={"conv4": {"width": 8, "depth": 2}})
-    torch.manual_seed(0)
-    predictor = build_learner(strategy, data.preprocessing, default_host().registry).deployable_predictor()
-    sampler = EpisodeSampler(data.train, SHAPE, preprocessing=data.preprocessing, seed=0)
-    context = CompressionContext(
-        teacher=frozen_copy(predictor),
-        sample_episode=lambda: sampler.sample(1).episode(0),
-        val_episodes=list(fixed_episodes(data.val, SHAPE, 2, seed=0, preprocessing=data.preprocessing)),
-        preprocessing=data.preprocessing,
-        registry=default_host().registry,
-    )
-    return predictor, context
+    return untrained_predictor_and_context(data, strategy, SHAPE, val_episodes=2)
 
 
 def run(kind: str, ref, predictor, context):

@@ -89,7 +89,8 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
     give the same logits as the data layer's to_float path."""
     predictor, data, _ = trained
     exporter, path, _ = exported["torch_export"]
-    chosen = [i for c in data.test.labels.unique()[:3] for i in (data.test.labels == c).nonzero().flatten()[:2].tolist()]
+    labels = data.test.labels
+    chosen = [i for c in labels.unique()[:3] for i in (labels == c).nonzero().flatten()[:2].tolist()]
     raw = data.test.images[chosen]  # uint8 [6, 1, H, W]: two images of each of three classes
     labels = data.test.labels[chosen]
     files = []

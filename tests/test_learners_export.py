@@ -118,4 +118,4 @@ def test_the_whole_network_is_adapted():
     body_frozen = trained_learner({"maml": {"inner_steps": 2, "inner_lr": 0.1}})
     body_frozen.adapts_body = False  # what the old head-only predictor computed
     assert (body_frozen.predict(episode) - got).abs().max() > 1e-3
-    assert predictor.backbone is predictor.learner.backbone is not learner.backbone  # a copy: pruning it spares the learner
+    assert predictor.backbone is predictor.learner.backbone is not learner.backbone  # pruning it spares the learner

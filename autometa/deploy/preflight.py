@@ -85,7 +85,7 @@ def untrained_predictor(strategy: Strategy, preprocessing: Preprocessing, regist
 
 
 def tiny_episode(evaluation: EvaluationSection, preprocessing: Preprocessing, static_ways: int | None) -> Episode:
-    """Random images in the evaluation's episode shape (the predictor's own ways if it fixes them), two queries a class."""
+    """Random images in the evaluation's episode shape (the predictor's ways if it fixes them), two queries a class."""
     ways = static_ways or evaluation.ways
     image = (preprocessing.channels, preprocessing.image_size, preprocessing.image_size)
     generator = torch.Generator().manual_seed(0)

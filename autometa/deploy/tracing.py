@@ -23,12 +23,14 @@ the code that blocks the export.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import traceback
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,13 +70,17 @@ def trace_predictor(predictor: nn.Module, example: PredictorInputs) -> TracedPre
     notes = []
     with _quiet_tracing():
         try:
-            graph, inputs = _trace_ops(predictor, image_shape, static_ways or ways, dynamic_ways=static_ways is None)
-        except _NeedsConcreteSize as exc:
-            if static_ways is not None:
-                raise ExportError(str(exc)) from exc
-            static_ways = ways
-            notes.append(f"N fixed to {ways}: {exc}")
-            graph, inputs = _trace_ops(predictor, image_shape, ways, dynamic_ways=False)
+            try:
+                dynamic_ways = static_ways is None
+                graph, inputs = _trace_ops(predictor, image_shape, static_ways or ways, dynamic_ways=dynamic_ways)
+            except _NeedsConcreteSize as exc:
+                if static_ways is not None:
+                    raise
+                static_ways = ways  # perhaps N is what it needs: try once more with N fixed
+                notes.append(f"N fixed to {ways}: {exc}")
+                graph, inputs = _trace_ops(predictor, image_shape, ways, dynamic_ways=False)
+        except _NeedsConcreteSize as exc:  # S or Q: no file could take other episode sizes
+            raise ExportError(f"{exc}; write it with operations on tensors, not Python ints") from exc
         left = backward_ops(graph.graph)
         if left:
             raise ExportError(
@@ -138,11 +144,17 @@ def _trace_ops(
     except ExportError:
         raise
     except Exception as exc:
+        if "expected to contain only concrete integers" in str(exc):  # a C++ kernel read a size as an int
+            raise _NeedsConcreteSize(
+                f"a dynamic episode size (S, Q or N) must be a Python int in a C++ kernel, called at {_user_frame(exc)}"
+            ) from exc
         raise ExportError(f"cannot trace the predictor at {_user_frame(exc)}: {one_line(exc)}") from exc
     return graph, inputs
 
 
-def _export(graph: torch.fx.GraphModule, inputs: PredictorInputs, static_ways: int | None) -> torch.export.ExportedProgram:
+def _export(
+    graph: torch.fx.GraphModule, inputs: PredictorInputs, static_ways: int | None
+) -> torch.export.ExportedProgram:
     """Stage 2: ``torch.export`` of the traced graph with the same dynamic sizes."""
     support = torch.export.Dim("support", min=2)
     queries = torch.export.Dim("queries", min=1)
@@ -156,15 +168,26 @@ def _export(graph: torch.fx.GraphModule, inputs: PredictorInputs, static_ways: i
             raise ExportError(f"torch.export of the traced predictor failed: {one_line(exc)}") from exc
 
 
+#: Loggers that print pages (at ERROR level) for a failed size guard, which this module reports in one line.
+_GUARD_LOGGERS = ("torch._subclasses.fake_tensor", "torch.fx.experimental.symbolic_shapes")
+
+
 @contextlib.contextmanager
 def _quiet_tracing() -> Iterator[None]:
-    """No Python stack trace recorded per traced node (about a tenth of the tracing time)."""
+    """No Python stack trace recorded per traced node (about a tenth of the tracing time), and no
+    torch log pages for a size guard that fails (the ExportError says it in one line)."""
     previous = torch.fx.config.do_not_emit_stack_traces
     torch.fx.config.do_not_emit_stack_traces = True
+    loggers = [logging.getLogger(name) for name in _GUARD_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
         torch.fx.config.do_not_emit_stack_traces = previous
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 #: Library frames that are the tracer itself, not the call that needed a concrete size.

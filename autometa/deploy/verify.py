@@ -134,7 +134,8 @@ def _write_and_verify(
         smaller = _smaller_episode(episodes[-1], keep_ways=traced.static_ways is not None)
         expected = predict_episode(predictor, smaller)
         logits = run_in_fresh_process(exporter.loader_code(str(path.resolve())), smaller.predictor_inputs())
-        worst = max(worst, _check_close(torch.from_numpy(logits), expected, atol, rtol, f"{path.name}: fresh-process logits"))
+        got = torch.from_numpy(logits)
+        worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: fresh-process logits"))
     return ExportReport(
         format=exporter.name,
         file=path.name,

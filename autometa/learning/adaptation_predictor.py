@@ -1,4 +1,4 @@
-"""The deployable predictor of gradient learners: the learner's own adaptation, frozen, so what ships is what was scored.
+"""The deployable predictor of gradient learners: the learner's own adaptation, so what ships is what was scored.
 
 :class:`AdaptationPredictor` holds a copy of the learner and runs its ``adapt``,
 the very code ``predict`` runs: every inner step on the whole network (or the

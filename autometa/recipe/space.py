@@ -198,8 +198,9 @@ def _options_below(value: Any, path: str, below: dict[tuple[str, int], set[tuple
         arg = value[kind]
         found: set[tuple[str, int]] = set()
         for i, option in enumerate(arg):
-            inside = _options_below(dict(arg[option] or {}), _join(path, option), below) if isinstance(arg, dict) else set()
-            below[(path, i)] = {(path, i)} | inside
+            mapping = isinstance(arg, dict)  # options with settings, which may hold choices of their own
+            branch = _options_below(dict(arg[option] or {}), _join(path, option), below) if mapping else ()
+            below[(path, i)] = {(path, i), *branch}
             found |= below[(path, i)]
         return found
     if kind is not None:
