@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autometa.data import Episode, TaskBatch
-from autometa.deploy import export_and_verify
+from autometa.deploy import ExportReport, ModelCard, describe_predictor, export_and_verify
 from autometa.learning import AdaptationPredictor
 from autometa.plugins import default_host
 
@@ -119,3 +119,28 @@ def test_the_whole_network_is_adapted():
     body_frozen.adapts_body = False  # what the old head-only predictor computed
     assert (body_frozen.predict(episode) - got).abs().max() > 1e-3
     assert predictor.backbone is predictor.learner.backbone is not learner.backbone  # pruning it spares the learner
+
+
+def test_the_model_card_says_what_the_predictor_does_and_which_sizes_are_free():
+    classic = trained_learner({"maml": {"inner_steps": 2, "head_init": "learned"}})
+    anil = trained_learner({"anil": {"inner_steps": 3, "inner_optimizer": "meta_sgd"}})
+    assert describe_predictor(classic.deployable_predictor()) == (
+        "adapts the whole network (backbone and head) on the support set with 2 inner step(s) of sgd, "
+        "from a learned 3-way head init, exactly as the learner's predict does"
+    )
+    assert describe_predictor(anil.deployable_predictor()).startswith(
+        "adapts the linear head on the support set with 3 inner step(s) of meta_sgd, from a zero head"
+    )
+    report = ExportReport(
+        format="onnx", file="predictor.onnx", size_bytes=1024, max_abs_diff=1e-6, tolerance="t", fresh_process=True,
+        loader_code="", dynamic_sizes="S and Q dynamic, N = 5", notes=["N fixed to 5: an LSTM cell needs it"],
+    )
+    card = ModelCard(
+        name="x", strategy={}, predictor=describe_predictor(classic.deployable_predictor()), dataset="d",
+        episode_shape={"ways": 5, "shots": 1, "queries": 15},
+        preprocessing={"channels": 1, "image_size": 16, "value_range": [0, 1], "ink": "dark"},
+        stages=[], artifacts=[report],
+    )
+    markdown = card.markdown()
+    assert "What the predictor does: adapts the whole network (backbone and head)" in markdown
+    assert "Episode sizes: S and Q dynamic, N = 5; N fixed to 5: an LSTM cell needs it." in markdown

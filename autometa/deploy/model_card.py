@@ -83,7 +83,7 @@ class ModelCard:
             _yaml(self.strategy).rstrip(),
             "```",
             "",
-            f"The predictor {self.predictor}.",
+            f"What the predictor does: {self.predictor}.",
             "",
             "## Stages",
             "",
