@@ -45,7 +45,9 @@ def preflight(
     Does nothing without ``export.formats`` or ``compression``. Returns the number
     of strategies checked; raises the first problem as one line: a
     :class:`~autometa.errors.RecipeError` from a compression stage, an
-    :class:`~autometa.errors.ExportError` from tracing or an exporter.
+    :class:`~autometa.errors.ExportError` from tracing or an exporter. A strategy
+    whose learner cannot even be built is left to its trials, which fail with the
+    reason (the rest of the space may still be searched).
     """
     stages = [
         registry.create(stage, ref) for stage in STAGES
@@ -61,8 +63,12 @@ def preflight(
     checked: list[tuple[str, nn.Module, TracedPredictor | None, Episode]] = []
     for strategy in strategies:  # the quick checks of every strategy first
         name = strategy_name(strategy)
-        with _naming(name):
+        try:
             predictor = untrained_predictor(strategy, preprocessing, registry)
+        except AutometaError as exc:
+            log.info("export pre-flight: %s skipped, it cannot be built: %s", name, exc)
+            continue
+        with _naming(name):
             episode = tiny_episode(recipe.evaluation, preprocessing, getattr(predictor, "static_ways", None))
             for stage in stages:
                 stage.check(predictor)
@@ -74,8 +80,8 @@ def preflight(
         with _naming(name), tempfile.TemporaryDirectory() as folder:
             export_and_verify(predictor, exporters, Path(folder), [episode], fresh_process=False, traced=traced)
         log.info("export pre-flight: %s exports to %s", name, formats)
-    note(f"export pre-flight passed: {len(strategies)} strategies in {time.perf_counter() - start:.0f} s")
-    return len(strategies)
+    note(f"export pre-flight passed: {len(checked)} strategies in {time.perf_counter() - start:.0f} s")
+    return len(checked)
 
 
 def untrained_predictor(strategy: Strategy, preprocessing: Preprocessing, registry: Registry) -> nn.Module:
