@@ -18,7 +18,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,9 +46,9 @@ class ExportReport:
     tolerance: str
     fresh_process: bool
     loader_code: str
-    dynamic_sizes: str = "S, Q and N dynamic"
-    notes: list[str] = field(default_factory=list)
-    export_seconds: float = 0.0
+    dynamic_sizes: str  # e.g. "S, Q and N dynamic"
+    notes: list[str]  # why a size is fixed, if one is
+    export_seconds: float  # tracing (shared by every format) and writing this file
 
 
 #: Run in a fresh ``python -I``: forbid autometa, run the exporter's loader, save logits.
