@@ -114,3 +114,31 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
     ])
     got = run_in_fresh_process(code, (torch.zeros(1), onehot, torch.zeros(1)))
     np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-3, rtol=1e-4)
+
+
+class NearTie(torch.nn.Module):
+    """Logits that jump by ``jump`` when the support images' sum crosses ``threshold``: the
+    discontinuity a gradient learner's inner loop has where two max-pooled values nearly tie."""
+
+    def __init__(self, threshold: torch.Tensor, jump: float):
+        super().__init__()
+        self.register_buffer("threshold", threshold)
+        self.jump = jump
+
+    def forward(self, support_images, support_onehot, query_images):
+        side = (support_images.sum() > self.threshold).float()
+        return query_images.flatten(1).mean(1, keepdim=True) * support_onehot.sum(0) + self.jump * side
+
+
+def test_a_difference_within_the_predictors_own_jump_at_a_near_tie_passes_with_a_note(trained, tmp_path):
+    _, _, episodes = trained
+    episode = episodes[0]
+    predictor = NearTie(episode.support_x.float().sum(), jump=0.05)  # exactly at the tie: rounding picks the side
+    exporter = default_host().registry.create("exporter", "torch_export")
+    exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 0.05)  # a runtime on the other side of the tie
+    (report,) = export_and_verify(predictor, [exporter], tmp_path, [episode], fresh_process=False)
+    assert report.max_abs_diff == pytest.approx(0.05)
+    assert "1 verification episode(s)" in report.verification_note and "up to 0.05" in report.verification_note
+    exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 0.2)  # more than the predictor ever moves
+    with pytest.raises(ExportError, match="differ from the in-framework predictor by up to 0.2"):
+        export_and_verify(predictor, [exporter], tmp_path / "drift", [episode], fresh_process=False)

@@ -134,7 +134,7 @@ def test_the_model_card_says_what_the_predictor_does_and_which_sizes_are_free():
     report = ExportReport(
         format="onnx", file="predictor.onnx", size_bytes=1024, max_abs_diff=1e-6, tolerance="t", fresh_process=True,
         loader_code="", dynamic_sizes="S and Q dynamic, N = 5", notes=["N fixed to 5: an LSTM cell needs it"],
-        export_seconds=60.0,
+        export_seconds=60.0, verification_note="on 1 verification episode(s) the logits differ by more than ...",
     )
     card = ModelCard(
         name="x", strategy={}, predictor=describe_predictor(classic.deployable_predictor()), dataset="d",
@@ -145,3 +145,4 @@ def test_the_model_card_says_what_the_predictor_does_and_which_sizes_are_free():
     markdown = card.markdown()
     assert "What the predictor does: adapts the whole network (backbone and head)" in markdown
     assert "Episode sizes: S and Q dynamic, N = 5; N fixed to 5: an LSTM cell needs it." in markdown
+    assert "(max seen 1e-06; on 1 verification episode(s) the logits differ by more than ...)" in markdown

@@ -126,8 +126,9 @@ class ModelCard:
                 f"Episode sizes: {artifact.dynamic_sizes}"
                 + "".join(f"; {note}" for note in artifact.notes) + ".",
                 "",
-                f"Verified: {artifact.tolerance} (max seen {artifact.max_abs_diff:.2g}), and run in a fresh "
-                "Python process without autometa.",
+                f"Verified: {artifact.tolerance} (max seen {artifact.max_abs_diff:.2g}"
+                + (f"; {artifact.verification_note}" if artifact.verification_note else "")
+                + "), and run in a fresh Python process without autometa.",
                 "",
                 "```python",
                 artifact.loader_code,

@@ -49,6 +49,7 @@ class ExportReport:
     dynamic_sizes: str  # e.g. "S, Q and N dynamic"
     notes: list[str]  # why a size is fixed, if one is
     export_seconds: float  # tracing (shared by every format) and writing this file
+    verification_note: str = ""  # episodes that passed only within the predictor's own rounding sensitivity
 
 
 #: Run in a fresh ``python -I``: forbid autometa, run the exporter's loader, save logits.
@@ -125,17 +126,17 @@ def _write_and_verify(
     seconds = traced.seconds + time.perf_counter() - start
     loaded = _as_export_error(exporter, exporter.load, path)
     atol, rtol = exporter.options.atol, exporter.options.rtol
-    worst = 0.0
+    checks = []
     for episode in episodes:
-        expected = predict_episode(predictor, episode)
         got = _as_export_error(exporter, predict_episode, loaded, episode)
-        worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: exported logits"))
+        checks.append(_check_close(predictor, episode, got, atol, rtol, f"{path.name}: exported logits"))
     if fresh_process:
         smaller = _smaller_episode(episodes[-1], keep_ways=traced.static_ways is not None)
-        expected = predict_episode(predictor, smaller)
         logits = run_in_fresh_process(exporter.loader_code(str(path.resolve())), smaller.predictor_inputs())
-        got = torch.from_numpy(logits)
-        worst = max(worst, _check_close(got, expected, atol, rtol, f"{path.name}: fresh-process logits"))
+        checks.append(_check_close(predictor, smaller, torch.from_numpy(logits), atol, rtol,
+                                   f"{path.name}: fresh-process logits"))
+    worst = max(diff for diff, _ in checks)
+    near_ties = [moved for _, moved in checks if moved is not None]
     return ExportReport(
         format=exporter.name,
         file=path.name,
@@ -147,6 +148,15 @@ def _write_and_verify(
         dynamic_sizes=traced.dynamic_sizes,
         notes=list(traced.notes),
         export_seconds=round(seconds, 1),
+        verification_note=_near_tie_note(near_ties) if near_ties else "",
+    )
+
+
+def _near_tie_note(near_ties: list[float]) -> str:
+    return (
+        f"on {len(near_ties)} verification episode(s) the logits differ by more than the tolerance but no more "
+        f"than the predictor's own logits move (up to {max(near_ties):.3g}) when its support images change "
+        "by float rounding: a near-tie in max pooling or ReLU inside the inner loop"
     )
 
 
@@ -174,14 +184,46 @@ def _smaller_episode(episode: Episode, *, keep_ways: bool) -> Episode:
     )
 
 
-def _check_close(got: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, what: str) -> float:
-    got, expected = got.float().cpu(), expected.float().cpu()
+def _check_close(
+    predictor: nn.Module, episode: Episode, got: torch.Tensor, atol: float, rtol: float, what: str
+) -> tuple[float, float | None]:
+    """The largest difference of ``got`` to the predictor's logits on ``episode``, and, where it is over
+    the tolerance but within the predictor's own :func:`rounding_sensitivity`, that sensitivity."""
+    expected = predict_episode(predictor, episode).float().cpu()
+    got = got.float().cpu()
     if got.shape != expected.shape:
         raise ExportError(f"{what} have shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
     diff = (got - expected).abs()
-    if not bool((diff <= atol + rtol * expected.abs()).all()):
-        raise ExportError(
-            f"{what} differ from the in-framework predictor by up to {float(diff.max()):.3g} "
-            f"(tolerance {atol:g} + {rtol:g}*|logit|); export without quantization or raise the tolerance"
-        )
-    return float(diff.max())
+    bound = atol + rtol * expected.abs()
+    if bool((diff <= bound).all()):
+        return float(diff.max()), None
+    moved = rounding_sensitivity(predictor, episode, expected)
+    if bool((diff <= bound + moved).all()):
+        return float(diff.max()), moved
+    raise ExportError(
+        f"{what} differ from the in-framework predictor by up to {float(diff.max()):.3g} "
+        f"(tolerance {atol:g} + {rtol:g}*|logit|); export without quantization or raise the tolerance"
+    )
+
+
+#: Nudges of the support images, and their sizes: float32 rounding of values in [0, 1] and a little more.
+_NUDGES, _NUDGE_SIZES = 24, (1e-6, 3e-6, 1e-5)
+
+
+def rounding_sensitivity(predictor: nn.Module, episode: Episode, expected: torch.Tensor) -> float:
+    """How far the predictor's logits on ``episode`` move when its support images change by float rounding.
+
+    A gradient learner's inner loop differentiates through max pooling and ReLU: where two pooled
+    values nearly tie, rounding decides which one the gradient flows to, so on some episodes the
+    adapted weights, and the logits, jump (5-step MAML on Omniglot: by up to 0.08 for changes of
+    1e-6). A runtime that adds in another order can land on the other side of such a tie; a
+    difference no larger than that jump is the predictor's, not the export's.
+    """
+    generator = torch.Generator().manual_seed(0)
+    moved = 0.0
+    for i in range(_NUDGES):
+        noise = torch.randn(episode.support_x.shape, generator=generator) * _NUDGE_SIZES[i % len(_NUDGE_SIZES)]
+        support = episode.support_x.float() + noise
+        nudged = Episode(support, episode.support_y, episode.query_x, episode.query_y, episode.ways)
+        moved = max(moved, float((predict_episode(predictor, nudged).float().cpu() - expected).abs().max()))
+    return moved
