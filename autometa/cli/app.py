@@ -1,7 +1,9 @@
 """The ``autometa`` application: its command groups, global options, and how errors end a command.
 
-Every :class:`~autometa.errors.AutometaError` is printed as one line and exits
-with its code (2 for usage errors); ``--debug`` shows the traceback instead.
+Every :class:`~autometa.errors.AutometaError`, and every ``OSError`` (a file that
+cannot be read or written, a full disk), is printed as one line and exits with
+its code (2 for usage errors, 1 for a run that failed); ``--debug`` shows the
+traceback instead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from autometa import __version__
-from autometa.errors import AutometaError
+from autometa.errors import AutometaError, file_system_error
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,11 +74,12 @@ def main() -> None:
     """Console entry point: runs the app, turning user errors into one line and exit code."""
     try:
         app(standalone_mode=False)
-    except AutometaError as exc:
+    except (AutometaError, OSError) as exc:
         if _state["debug"]:
             raise
-        _error_line(str(exc))
-        sys.exit(exc.exit_code)
+        error = exc if isinstance(exc, AutometaError) else file_system_error(exc)
+        _error_line(str(error))
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         _error_line("interrupted")
         sys.exit(130)

@@ -1,12 +1,23 @@
-"""``report.md``: the run directory's human-readable account of a search."""
+"""``report.md``: the run directory's human-readable account of a search.
+
+It is written atomically and never replaced by one with fewer finished trials
+or test scores than it holds (a marker line records them), so a full disk or a
+search stopped by an error never loses a finished figure.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 from autometa.recipe.schema import Recipe
+from autometa.search.run_directory import write_text
 from autometa.search.summary import SearchSummary, TrialSummary
 from autometa.search.view import format_params, format_value
+
+log = logging.getLogger("autometa.search")
+_MARKER = re.compile(r"<!-- autometa: (\d+) finished, (\d+) tested -->")
 
 
 def pruning_savings(trials: list[TrialSummary], meta_steps: int) -> tuple[int, int]:
@@ -58,7 +69,13 @@ def write_report(path: Path, summary: SearchSummary, recipe: Recipe) -> None:
             (trial.reason or "").replace("|", "/"), f"`{format_params(trial.params)}`",
         ]))
     lines += ["", "Each trial's log, metrics and checkpoint are in `trials/<number>/`.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")
+    figures = (counts["complete"] + counts["pruned"] + counts["failed"], len(summary.test))
+    previous = _MARKER.search(path.read_text(encoding="utf-8", errors="replace")) if path.is_file() else None
+    if previous and any(new < int(old) for new, old in zip(figures, previous.groups())):
+        log.warning("%s not rewritten: it holds more finished trials or test scores than this run found", path)
+        return
+    lines += [f"<!-- autometa: {figures[0]} finished, {figures[1]} tested -->", ""]
+    write_text(path, "\n".join(lines))
 
 
 def _header(cells: list[str]) -> str:

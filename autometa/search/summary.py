@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from autometa.search.retries import counts_toward_budget
+from autometa.search.retries import SURPLUS_ATTR, counts_toward_budget
 from autometa.search.run_directory import RunDirectory, read_json
 
 
@@ -66,7 +66,9 @@ def summarize(study: optuna.Study, run: RunDirectory) -> list[TrialSummary]:
         state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
                  TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
         reason = t.user_attrs.get("failure") or metrics.get("reason")
-        if t.state == TrialState.FAIL and not counts_toward_budget(t):
+        if SURPLUS_ATTR in t.user_attrs:
+            state, reason = "surplus", "started after other processes had taken the budget's last trials"
+        elif t.state == TrialState.FAIL and not counts_toward_budget(t):
             reason = reason or "cut off (process killed); retried"
         duration = t.duration.total_seconds() if t.duration else None
         trials.append(TrialSummary(t.number, state, t.values, t.params, reason, duration, t.last_step, metrics))
