@@ -2,8 +2,8 @@
 
 Every :class:`~autometa.errors.AutometaError`, and every ``OSError`` (a file that
 cannot be read or written, a full disk), is printed as one line and exits with
-its code (2 for usage errors, 1 for a run that failed); ``--debug`` shows the
-traceback instead.
+its code (2 for usage errors, 1 for a run that failed); anything unforeseen is
+one line with exit code 1 too. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from autometa import __version__
-from autometa.errors import AutometaError, file_system_error
+from autometa.errors import AutometaError, file_system_error, first_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -96,7 +96,11 @@ def main() -> None:
             if message:  # empty when a group without a command just printed its help
                 _error_line(f"{message.rstrip('.')}; see 'autometa --help'")
             sys.exit(exc.exit_code)
-        raise
+        if _state["debug"]:
+            raise
+        # not foreseen: still one line (a search also logs the traceback in its run's search.log)
+        _error_line(f"unexpected {type(exc).__name__}: {first_line(exc)}; rerun with --debug for the traceback")
+        sys.exit(1)
 
 
 def _error_line(message: str) -> None:

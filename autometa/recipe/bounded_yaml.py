@@ -114,8 +114,9 @@ BoundedLoader.add_implicit_resolver(
 
 def parse_yaml(text: str, filename: str = "<yaml>") -> tuple[Any, yaml.Node | None]:
     """The document's data and its node tree (for line numbers), parsed once; one RecipeError on any problem."""
-    loader = BoundedLoader(text, filename)
+    loader = None
     try:
+        loader = BoundedLoader(text, filename)  # the reader refuses non-printable characters here
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
     except yaml.YAMLError as exc:
@@ -125,7 +126,8 @@ def parse_yaml(text: str, filename: str = "<yaml>") -> tuple[Any, yaml.Node | No
     except RecursionError:  # not reachable under MAX_DEPTH; a last guard
         raise RecipeError(f"{filename}: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def decode_utf8(data: bytes, filename: str = "<yaml>", *, max_bytes: int = MAX_BYTES) -> str:

@@ -89,7 +89,11 @@ class RunDirectory:
     def lock(self, *, shared: bool = False) -> Iterator[RunLock]:
         """Hold the directory: exclusively for one search process (its worker processes share it), or
         ``shared`` by the processes of one study on an outside storage."""
-        fresh = not self.root.exists()
+        created = None  # the outermost folder this call creates (output_dir too, if it is new)
+        if not self.root.exists():
+            created = self.root
+            while not created.parent.exists():
+                created = created.parent
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as handle:
             try:
@@ -99,7 +103,7 @@ class RunDirectory:
                     f"{self.root}: another 'autometa search' is using this run directory; "
                     "wait for it or give the recipe another name"
                 ) from None
-            yield RunLock(self, fresh, handle)
+            yield RunLock(created, handle)
 
     def prepare(self, recipe: Recipe) -> None:
         """Write the resolved recipe, refusing one that changes what earlier trials measured."""
@@ -156,21 +160,21 @@ class RunDirectory:
 
 @dataclass
 class RunLock:
-    """A hold on a run directory; ``fresh`` when this command created the directory."""
+    """A hold on a run directory; ``created``: the outermost folder this command made for it (None if it
+    existed)."""
 
-    run: RunDirectory
-    fresh: bool
+    created: Path | None
     handle: IO[str]
 
     def discard_if_fresh(self) -> None:
-        """Remove a directory this command created, unless another process of the study holds it too."""
-        if not self.fresh:
+        """Remove the folders this command created, unless another process of the study holds them too."""
+        if self.created is None:
             return
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return
-        shutil.rmtree(self.run.root, ignore_errors=True)
+        shutil.rmtree(self.created, ignore_errors=True)
 
 
 def replace_atomically(path: Path, write: Callable[[Path], Any]) -> None:

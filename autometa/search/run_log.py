@@ -27,6 +27,12 @@ RUN_LOGGERS = ("autometa", "optuna", "py.warnings")
 class QuietFileHandler(logging.FileHandler):
     """A file handler that drops a record it cannot write instead of printing a traceback on stderr."""
 
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            super().emit(record)  # opening the file (delayed to the first record) is outside logging's guard
+        except OSError:
+            pass
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
         pass
 

@@ -12,9 +12,11 @@ Nothing here prints a password (:mod:`autometa.search.redact`).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.storages import BaseStorage, RDBStorage
 
 from autometa.errors import RunDirectoryError, first_line
@@ -22,6 +24,8 @@ from autometa.recipe.schema import SearchSection
 from autometa.search.redact import redact_storage, redact_text
 from autometa.search.retries import experimental_optuna, retry_callback
 
+#: Attempts at opening a new database whose tables another worker is creating at the same moment.
+SCHEMA_ATTEMPTS = 3
 #: The driver each URL scheme needs, and what installs it.
 DRIVERS = {"postgresql": ("psycopg", "pip install 'autometa[postgres]'")}
 
@@ -45,15 +49,21 @@ def open_storage(spec: str, search: SearchSection | None = None) -> BaseStorage:
     # SQLite: several worker processes may write at once; wait for the file lock rather than fail.
     engine = {"connect_args": {"timeout": 60}} if spec.startswith("sqlite") else {}
     try:
-        with experimental_optuna():
-            return RDBStorage(
-                # Optuna fills "{SCHEMA_VERSION}" into the URL with str.format: a brace in a password must survive it.
-                spec.replace("{", "{{").replace("}", "}}"),
-                engine_kwargs=engine,
-                heartbeat_interval=search.heartbeat_seconds,
-                grace_period=search.grace_seconds,
-                heartbeat_stale_trial_callback=retry_callback(),
-            )
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                with experimental_optuna():
+                    return RDBStorage(
+                        # Optuna fills "{SCHEMA_VERSION}" into the URL with str.format: a brace in a password survives
+                        spec.replace("{", "{{").replace("}", "}}"),
+                        engine_kwargs=engine,
+                        heartbeat_interval=search.heartbeat_seconds,
+                        grace_period=search.grace_seconds,
+                        heartbeat_stale_trial_callback=retry_callback(),
+                    )
+            except sqlalchemy.exc.IntegrityError:  # workers started together: another one is creating the tables
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0 + attempt)
     except ImportError as exc:
         scheme = spec.split("://", 1)[0].split("+", 1)[0]
         module, install = DRIVERS.get(scheme, (getattr(exc.__cause__, "name", None) or "its driver", None))
