@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 from test_search import PLUGIN, write_recipe
 
@@ -149,7 +150,8 @@ def test_independent_processes_on_one_storage_share_its_budget(tmp_path):
     assert len(set(worker_pids(tmp_path / "runs" / "toy").values())) == 2
 
 
-def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; a scheduler's stop (SLURM, Kubernetes)
+def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path, stop):
     strategy = {"learner": {"search_toy": {"diverge": {"choice": [True, False]}, "sleep": 0.3}}}
     recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 6}, training={"meta_steps": 6})
     run = tmp_path / "runs" / "toy"
@@ -162,8 +164,12 @@ def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path):
         return "failed" in states and running
 
     wait_for(diverged_and_running, "a diverged trial and a running one", process=process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130
     assert stderr.startswith("error: search interrupted;") and stderr.count("\n") == 1, stderr
     assert "Traceback" in (run / "search.log").read_text()  # Optuna's and autometa's, kept in the run's log
+    trials = trials_of(f"sqlite:///{run / 'study.db'}")
+    (cut_off,) = [t for t in trials if t.state == TrialState.FAIL and "failure" not in t.user_attrs]
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]  # queued at once, for any worker to take
+    assert retry.system_attrs["failed_trial"] == cut_off.number

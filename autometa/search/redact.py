@@ -50,8 +50,12 @@ def secrets_of(spec: str) -> list[str]:
 
 
 def redact_text(text: str, spec: str) -> str:
-    """``text`` (an error message, a log line) with every secret of ``spec`` replaced by ``***``."""
+    """``text`` (an error message, a log line) with every secret of ``spec`` replaced by ``***``.
+
+    A secret is replaced where it stands alone, not inside a longer word (a
+    password ``p`` leaves ``port`` alone).
+    """
     text = text.replace(spec, redact_storage(spec))
     for secret in secrets_of(spec):
-        text = text.replace(secret, HIDDEN)
+        text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", HIDDEN, text)
     return text

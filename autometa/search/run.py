@@ -96,6 +96,8 @@ def run_search(
             raise
         finally:
             plugins.notify("search_finished", study=study, run_dir=run.root)
+        if interrupted:  # queue the cut-off trial's retry now: another worker, or the next run, resumes it
+            requeue_unfinished(study, orphans=False)
         summary = finish(study, recipe, run, spec, data, registry, started, score_test=not interrupted)
         if interrupted:
             raise SearchInterrupted(

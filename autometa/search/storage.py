@@ -26,8 +26,8 @@ from autometa.search.retries import experimental_optuna, retry_callback
 
 #: Attempts at opening a new database whose tables another worker is creating at the same moment.
 SCHEMA_ATTEMPTS = 3
-#: The driver each URL scheme needs, and what installs it.
-DRIVERS = {"postgresql": ("psycopg", "pip install 'autometa[postgres]'")}
+#: What installs the driver of a URL scheme (SQLAlchemy 2.1 reads postgresql:// with psycopg 3).
+DRIVERS = {scheme: "pip install 'autometa[postgres]'" for scheme in ("postgresql", "postgresql+psycopg")}
 
 
 def is_database_url(spec: str) -> bool:
@@ -65,9 +65,8 @@ def open_storage(spec: str, search: SearchSection | None = None) -> BaseStorage:
                     raise
                 time.sleep(1.0 + attempt)
     except ImportError as exc:
-        scheme = spec.split("://", 1)[0].split("+", 1)[0]
-        module, install = DRIVERS.get(scheme, (getattr(exc.__cause__, "name", None) or "its driver", None))
-        fix = install or f"install the Python driver '{module}'"
+        module = getattr(exc.__cause__, "name", None) or "its driver"
+        fix = DRIVERS.get(spec.split("://", 1)[0], f"install the Python module '{module}'")
         raise RunDirectoryError(
             f"storage {redact_storage(spec)}: the database driver ({module}) is not installed; {fix}"
         ) from None
