@@ -17,7 +17,7 @@ own-failed trials, plus cut-off trials that were never retried) and, for the
 kills, how long each killed trial waited before its retry started (heartbeat
 grace). Needs a server; start it with the script CI uses:
 
-    bash -c 'source .ci/postgres.sh && start_test_postgres && nice python benchmarks/bench_workers.py --trials 12'
+    bash -c 'source .ci/postgres.sh && start_test_postgres && nice python benchmarks/bench_workers.py --trials 20'
 """
 
 from __future__ import annotations
@@ -50,24 +50,30 @@ RECIPE = {
         "meta_batch_size": 2,
         "outer_lr": {"log_uniform": [0.0003, 0.01]},
     },
-    "training": {"meta_steps": 40, "eval_every": 10, "checkpoint_every": 10},
+    "training": {"meta_steps": 60, "eval_every": 10, "checkpoint_every": 10},
     "search": {"sampler": "tpe", "startup_trials": 4, "pruner": "none", "wilcoxon": False,
                "heartbeat_seconds": 5, "grace_seconds": 20},
 }
 
 
-def create_database(admin_url: str) -> str:
-    """A new database on the server of ``admin_url``; returns its URL."""
+def admin_connection(admin_url: str):
     import psycopg
-    from psycopg import sql
     from sqlalchemy.engine import make_url
 
     admin = make_url(admin_url)
+    return psycopg.connect(host=admin.host, port=admin.port, user=admin.username, password=admin.password,
+                           dbname=admin.database, autocommit=True)
+
+
+def create_database(admin_url: str) -> tuple[str, str]:
+    """A new database on the server of ``admin_url``; returns its name and URL."""
+    from psycopg import sql
+    from sqlalchemy.engine import make_url
+
     name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(host=admin.host, port=admin.port, user=admin.username, password=admin.password,
-                         dbname=admin.database, autocommit=True) as connection:
+    with admin_connection(admin_url) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return admin.set(database=name).render_as_string(hide_password=False)
+    return name, make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 def start_worker(workdir: Path, storage: str) -> subprocess.Popen:
@@ -86,7 +92,9 @@ def running_worker(study: optuna.Study, workers: list[subprocess.Popen]) -> subp
 
 
 def run_scenario(admin_url: str, trials: int, workers: int, kills: int, rng: random.Random) -> dict:
-    storage = create_database(admin_url)
+    database, storage = create_database(admin_url)
+    monitor = admin_connection(admin_url)
+    connections = 0
     workdir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     recipe = {**RECIPE, "search": {**RECIPE["search"], "trials": trials}}
     (workdir / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
@@ -96,6 +104,8 @@ def run_scenario(admin_url: str, trials: int, workers: int, kills: int, rng: ran
     study = None
     while any(w.poll() is None for w in live):
         time.sleep(1.0)
+        active = monitor.execute("select count(*) from pg_stat_activity where datname = %s", (database,))
+        connections = max(connections, active.fetchone()[0])
         if len(killed_at) >= kills:
             continue
         try:
@@ -111,6 +121,7 @@ def run_scenario(admin_url: str, trials: int, workers: int, kills: int, rng: ran
             killed_at[number] = time.time()
             live.append(start_worker(workdir, storage))  # the scheduler restarts the task
     seconds = time.perf_counter() - started
+    monitor.close()
     failed_workers = [w.returncode for w in live if w.returncode not in (0, -9)]
     all_trials = optuna.load_study(study_name="autometa", storage=storage).get_trials(deepcopy=False)
     complete = [t for t in all_trials if t.state == TrialState.COMPLETE]
@@ -134,12 +145,13 @@ def run_scenario(admin_url: str, trials: int, workers: int, kills: int, rng: ran
         "killed_trials_retried": f"{sum(n in retries for n in killed_at)}/{len(killed_at)}",
         "seconds_from_kill_to_retry": waits,
         "failed_worker_exit_codes": failed_workers,
+        "max_database_connections": connections,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=12, help="the trial budget of every run")
+    parser.add_argument("--trials", type=int, default=20, help="the trial budget of every run")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="when the kills happen")

@@ -20,7 +20,8 @@ import pytest
 from optuna.trial import TrialState
 from test_search import PLUGIN, write_recipe
 
-from autometa.search import STUDY_NAME, count_finished
+from autometa.search import STUDY_NAME, count_finished, open_storage, requeue_unfinished
+from autometa.search.retries import WORKER_ATTR, fail_trials_of, worker_id
 
 TESTS = Path(__file__).parent
 SLOW_TOY = {"learner": {"search_toy": {"sleep": 0.3}}}  # about 1.5 s a trial: long enough to be caught mid-way
@@ -173,3 +174,19 @@ def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path, stop):
     (cut_off,) = [t for t in trials if t.state == TrialState.FAIL and "failure" not in t.user_attrs]
     (retry,) = [t for t in trials if t.state == TrialState.WAITING]  # queued at once, for any worker to take
     assert retry.system_attrs["failed_trial"] == cut_off.number
+
+
+def test_a_dead_process_trial_on_a_journal_is_failed_and_retried(tmp_path):
+    """A journal has no heartbeats: the trial of a process of this machine that is gone is found by its pid."""
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for pid in (gone.pid, os.getpid()):  # a dead process's trial, and a live one's
+        trial = study.ask()
+        trial.suggest_float("outer_lr", 0.001, 0.1)
+        trial.set_user_attr(WORKER_ATTR, worker_id(pid))
+    assert requeue_unfinished(study, orphans=False) == [0]
+    states = [t.state for t in optuna.load_study(study_name=STUDY_NAME, storage=storage).trials]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+    assert fail_trials_of(study, worker_id(os.getpid())) == [1]  # a dead local worker, as its parent sees it

@@ -76,10 +76,25 @@ def requeue_unfinished(study: optuna.Study, *, orphans: bool) -> list[int]:
 
     With ``orphans`` (this process owns the storage), RUNNING trials are from a
     dead process: they are marked failed first. On shared storage they may be
-    alive elsewhere; heartbeats retry them instead.
+    alive elsewhere: only those of processes of this machine that are gone are
+    failed (on any storage, a journal too); heartbeats retry the others.
     """
-    dead = [t.number for t in study.get_trials(deepcopy=False) if orphans and t.state == TrialState.RUNNING]
-    return fail_and_retry(study, dead)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return fail_and_retry(study, [t.number for t in running if orphans or _gone_from_here(t)])
+
+
+def _gone_from_here(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was run by a process of this machine that no longer exists."""
+    host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process holds that pid now
+        return False
+    return False
 
 
 def fail_trials_of(study: optuna.Study, worker: str) -> list[int]:

@@ -26,6 +26,11 @@ from autometa.search.retries import experimental_optuna, retry_callback
 
 #: Attempts at opening a new database whose tables another worker is creating at the same moment.
 SCHEMA_ATTEMPTS = 3
+#: SQLite: several worker processes may write at once; wait for the file lock rather than fail.
+SQLITE_ENGINE = {"connect_args": {"timeout": 60}}
+#: A database server: a small connection pool per worker (many workers share the server's
+#: max_connections), each connection checked before use (one idle through a long trial may be gone).
+SERVER_ENGINE = {"pool_size": 2, "max_overflow": 2, "pool_pre_ping": True}
 #: What installs the driver of a URL scheme (SQLAlchemy 2.1 reads postgresql:// with psycopg 3).
 DRIVERS = {scheme: "pip install 'autometa[postgres]'" for scheme in ("postgresql", "postgresql+psycopg")}
 
@@ -46,8 +51,7 @@ def open_storage(spec: str, search: SearchSection | None = None) -> BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(spec))
-    # SQLite: several worker processes may write at once; wait for the file lock rather than fail.
-    engine = {"connect_args": {"timeout": 60}} if spec.startswith("sqlite") else {}
+    engine = SQLITE_ENGINE if spec.startswith("sqlite") else SERVER_ENGINE
     try:
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
