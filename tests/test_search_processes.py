@@ -119,36 +119,41 @@ def test_workers_share_the_budget_and_a_killed_one_loses_nothing(tmp_path):
 
 
 def test_killing_the_parent_stops_its_workers_and_a_rerun_finishes(tmp_path):
-    recipe = write_recipe(tmp_path, strategy={"learner": {"search_toy": {"sleep": 0.5}}}, search={"trials": 3},
-                          training={"meta_steps": 8, "eval_every": 4, "checkpoint_every": 4})
+    recipe = write_recipe(tmp_path, strategy={"learner": {"search_toy": {"sleep": 1.0}}}, search={"trials": 2},
+                          training={"meta_steps": 40, "eval_every": 2, "checkpoint_every": 2})
     run = tmp_path / "runs" / "toy"
     process = subprocess.Popen(search_command(recipe, "--workers", "2"), env=environment(), cwd=tmp_path)
     pids = wait_for(lambda: set(worker_pids(run).values()) if len(worker_pids(run)) == 2 else None,
                     "two running trials", process=process)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    # a trial takes 40 s: orphans would still be training after 30 s
     wait_for(lambda: not any(alive(pid) for pid in pids), "the workers to end", timeout=30)
     storage = f"sqlite:///{run / 'study.db'}"
-    assert all(t.state == TrialState.FAIL for t in trials_of(storage))  # cut off, recorded by the workers
+    assert not [t for t in trials_of(storage) if t.state == TrialState.COMPLETE]
 
-    done = subprocess.run(search_command(recipe), env=environment(), cwd=tmp_path, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(search_command(recipe, "--workers", "2"), env=environment(), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
-    assert count_finished(optuna.load_study(study_name=STUDY_NAME, storage=storage)) == 3
+    assert count_finished(optuna.load_study(study_name=STUDY_NAME, storage=storage)) == 2
 
 
 def test_independent_processes_on_one_storage_share_its_budget(tmp_path):
+    """Two commands on one storage, as on two machines (each its own output_dir): 5 trials in all, not 5 each."""
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    recipe = write_recipe(tmp_path, strategy=SLOW_TOY, search={"trials": 5, "heartbeat_seconds": 1, "grace_seconds": 5})
-    processes = [subprocess.Popen(search_command(recipe, "--storage", storage), env=environment(), cwd=tmp_path,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    processes = []
+    for machine in ("a", "b"):
+        (tmp_path / machine).mkdir()
+        recipe = write_recipe(tmp_path / machine, strategy=SLOW_TOY, search={"trials": 5})
+        processes.append(subprocess.Popen(search_command(recipe, "--storage", storage), env=environment(),
+                                          cwd=tmp_path / machine, stderr=subprocess.PIPE, text=True))
     for process in processes:
         assert process.wait(timeout=300) == 0, process.stderr.read()
     trials = trials_of(storage)
     counted = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(counted) == 5 and all(t.state != TrialState.RUNNING for t in trials)
     assert len(set(outer_lrs(counted))) == 5
-    assert len(set(worker_pids(tmp_path / "runs" / "toy").values())) == 2
+    assert all(worker_pids(tmp_path / machine / "runs" / "toy") for machine in ("a", "b"))
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; a scheduler's stop (SLURM, Kubernetes)
