@@ -134,7 +134,7 @@ def test_killing_the_parent_stops_its_workers_and_a_rerun_finishes(tmp_path):
 
     done = subprocess.run(search_command(recipe, "--workers", "2"), env=environment(), cwd=tmp_path,
                           capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr + (run / "search.log").read_text()[-3000:]
     assert count_finished(optuna.load_study(study_name=STUDY_NAME, storage=storage)) == 2
 
 
@@ -172,7 +172,7 @@ def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path, stop):
     wait_for(diverged_and_running, "a diverged trial and a running one", process=process)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130
+    assert process.returncode == 130, stderr + (run / "search.log").read_text()[-3000:]
     assert stderr.startswith("error: search interrupted;") and stderr.count("\n") == 1, stderr
     assert "Traceback" in (run / "search.log").read_text()  # Optuna's and autometa's, kept in the run's log
     trials = trials_of(f"sqlite:///{run / 'study.db'}")
