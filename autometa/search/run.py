@@ -25,12 +25,14 @@ from autometa.data.dataset import SplitData
 from autometa.data.loading import load_recipe_data
 from autometa.deploy.pipeline import compress_run
 from autometa.errors import SearchInterrupted
+from autometa.experience.warm_start import WARM_START_ATTR
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import evaluate_learner, split_episodes
 from autometa.plugins.host import PluginHost
 from autometa.recipe.loading import load_recipe
 from autometa.recipe.schema import Recipe
 from autometa.recipe.space import FixedSuggester
+from autometa.search.experience import record_experience, warm_start
 from autometa.search.report import write_report
 from autometa.search.retries import count_finished, requeue_unfinished
 from autometa.search.run_directory import RunDirectory, read_json, write_json
@@ -78,6 +80,7 @@ def run_search(
             if remaining > 0:  # loaded here also with workers: the first load fills the cache they read
                 view.note(f"loading data set {recipe.data.dataset.name} (the first use may render and cache it)")
                 data = load_recipe_data(recipe, registry)
+                warm_start(study, recipe, data, view.note)
                 with view:
                     if workers <= 1:
                         view.watch(study, remaining)
@@ -95,6 +98,8 @@ def run_search(
                 f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
                 "run the same command to resume"
             )
+        if data is not None:  # trials ran in this run
+            record_experience(study, recipe, run, data, view.note)
         if recipe.compression is not None or recipe.export.formats:
             summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
     return summary
@@ -123,7 +128,7 @@ def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
     summary = SearchSummary(
         name=recipe.name, run_dir=run.root, storage=spec, objectives=list(recipe.search.objectives),
         target_trials=recipe.search.trials, trials=summarize(study, run), best=best, test=test,
-        elapsed_s=round(time.perf_counter() - started, 3),
+        elapsed_s=round(time.perf_counter() - started, 3), warm_start=study.user_attrs.get(WARM_START_ATTR, {}),
     )
     write_report(run.report_file, summary, recipe)
     return summary
