@@ -127,6 +127,8 @@ def test_a_corrupt_store_is_one_clear_error(tmp_path):
     assert info.value.exit_code == 2
     message = str(info.value)
     assert str(path) in message and "AUTOMETA_EXPERIENCE" in message and "\n" not in message
+    with pytest.raises(ExperienceError, match="cannot be opened"):
+        ExperienceStore(str(path / "below-a-file.db"))  # its folder cannot be made
 
 
 # ------------------------------------------------------------ adapting strategies

@@ -56,7 +56,7 @@ def meta_features(data: SplitData, shape: EpisodeShape) -> dict[str, float]:
     splits = [data.split(name) for name in SPLITS]
     counts = torch.cat([split.images_per_class() for split in splits]).double()
     channels, size = data.train.images.shape[1], data.train.images.shape[-1]
-    pixels = _pixel_sample(data.train.images)
+    pixel_mean, pixel_std = _pixel_stats(data.train.images)
     features = {
         "image_size": size,
         "channels": channels,
@@ -65,8 +65,8 @@ def meta_features(data: SplitData, shape: EpisodeShape) -> dict[str, float]:
         "images": int(counts.sum()),
         "images_per_class": float(counts.mean()) if len(counts) else 0.0,
         "min_images_per_class": float(counts.min()) if len(counts) else 0.0,
-        "pixel_mean": float(pixels.mean()),
-        "pixel_std": float(pixels.std()),
+        "pixel_mean": pixel_mean,
+        "pixel_std": pixel_std,
         "ways": shape.ways,
         "shots": shape.shots,
         "queries": shape.queries,
@@ -88,12 +88,20 @@ def meta_distance(a: dict[str, float], b: dict[str, float]) -> float:
     return math.sqrt(sum(squares) / len(squares))
 
 
-def _pixel_sample(images: torch.Tensor) -> torch.Tensor:
-    """Pixels in [0, 1] of at most :data:`PIXEL_SAMPLE` images (a seeded choice), float64."""
+def _pixel_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of the pixels in [0, 1] of at most :data:`PIXEL_SAMPLE` images (a seeded
+    choice), summed in float64 a hundred images at a time so large colour images need little memory."""
     if len(images) > PIXEL_SAMPLE:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(PROBE_SEED))
         images = images[order[:PIXEL_SAMPLE].sort().values]
-    return images.double() / 255
+    total = squares = 0.0
+    for chunk in images.split(100):
+        pixels = chunk.double() / 255
+        total += float(pixels.sum())
+        squares += float(pixels.square().sum())
+    count = max(images.numel(), 1)
+    mean = total / count
+    return mean, math.sqrt(max(squares / count - mean**2, 0.0))
 
 
 def _probes(data: SplitData, shape: EpisodeShape) -> dict[str, float]:

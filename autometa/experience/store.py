@@ -117,13 +117,12 @@ class ExperienceStore:
     """The records of earlier searches in one database (a file path or a SQLAlchemy URL)."""
 
     def __init__(self, location: str):
-        if "://" not in location:
-            path = Path(location).expanduser().resolve()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            location = f"sqlite:///{path}"
-        self.url = location
+        path = None if "://" in location else Path(location).expanduser().resolve()
+        self.url = location if path is None else f"sqlite:///{path}"
         with self._database("be opened"):
-            self._engine = sa.create_engine(location)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = sa.create_engine(self.url)
             self.url = self._engine.url.render_as_string(hide_password=True)
             _METADATA.create_all(self._engine)
 
@@ -183,7 +182,7 @@ class ExperienceStore:
         """A database error is one line naming the store and the fix."""
         try:
             yield
-        except (SQLAlchemyError, ImportError) as exc:  # ImportError: the URL's database driver is missing
+        except (SQLAlchemyError, ImportError, OSError) as exc:  # ImportError: the URL's driver is missing
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise ExperienceError(
                 f"experience store {self.url}: cannot {doing} ({reason}); move it away, or set "

@@ -67,9 +67,10 @@ def write_report(path: Path, summary: SearchSummary, recipe: Recipe) -> None:
 def warm_start_lines(warm: dict[str, Any], trials: list[TrialSummary]) -> list[str]:
     """The report's "Warm start" section: the sources, the transferred trials, the sampler's prior, the notes."""
     lines = ["## Warm start", ""]
+    setting = warm["setting"] if isinstance(warm["setting"], str) else ", ".join(warm["setting"])
     if not warm["sources"]:
-        return lines + [f"`{warm['setting']}` found no earlier search in the experience store: a cold start.", ""]
-    lines += [f"Setting `{warm['setting']}`; earlier searches used:", ""]
+        return lines + [f"`{setting}` found no earlier search in the experience store: a cold start.", ""]
+    lines += [f"`warm_start: {setting}`; the earlier searches used:", ""]
     for source in warm["sources"]:
         distance = "-" if source["distance"] is None else f"{source['distance']:.3f}"
         lines.append(f"- `{source['name']}` (`{source['run_dir']}`): meta-feature distance {distance}, "
