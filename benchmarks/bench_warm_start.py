@@ -16,9 +16,9 @@ Omniglot classes, scored 5-way 1-shot. For each seed: a cold search on the
 target; for each pair, a search on the source recorded into a store of its own,
 then a search on the target with ``warm_start: auto`` from that store. All
 searches share the recipe below (same space, budget, pruning); the target
-searches share the seed, the source searches use seed + 100 (with the same seed
-a source search would try exactly the cold search's random first trials). One
-process at a time, one thread. Reported per search: the best validation accuracy after
+searches share the seed, the source searches use seed + 100 (omniglot) and
+seed + 200 (glyphs): with one seed, every search would try the same random
+first trials whatever its data. One process at a time, one thread. Reported per search: the best validation accuracy after
 each trial; the number of trials (and the CPU seconds of the process, from the
 search's start, data loading, meta-features and warm start included) the warm
 search needs to reach the cold search's final best validation score; the test
@@ -71,7 +71,9 @@ def tasks(omniglot: Path) -> dict[str, Any]:
 
 
 TARGET = "omniglot-small2"
-SOURCE_SEED_OFFSET = 100
+#: Source searches are seeded apart from the target's and from each other's (the same seed, the same
+#: space and the same sampler propose the same first, random trials, whatever the data).
+SOURCE_SEEDS = {"omniglot": 100, "glyphs": 200}
 PAIRS = {"omniglot": "omniglot-small1", "glyphs": "glyphs"}
 
 STRATEGY = {
@@ -189,7 +191,7 @@ def main() -> None:
         cold_test = test_of(cold_path, cold, winner(cold, args.trials))
         for pair in args.pairs:
             os.environ["AUTOMETA_EXPERIENCE"] = str(args.out / f"store-{pair}-{seed}.db")
-            source_seed = SOURCE_SEED_OFFSET + seed  # else the source replays the cold search's own random trials
+            source_seed = SOURCE_SEEDS[pair] + seed  # else the sources replay the cold search's random trials
             search(write_recipe(args.out, f"source-{pair}-{seed}", PAIRS[pair], source_seed, args), clock)
             warm_path = write_recipe(args.out, f"warm-{pair}-{seed}", TARGET, seed, args,
                                      warm_start="auto", record_experience=False)

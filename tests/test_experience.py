@@ -190,8 +190,11 @@ def test_the_prior_steers_the_first_trials_and_never_enters_the_study():
                for n, lr in enumerate(10 ** torch.linspace(-3.5, -2, 24).double())]
     earlier = [TrialRecord(t.number, t.state, t.values, {**t.params, "outer_lr": float(t.params["outer_lr"])})
                for t in earlier]
-    observations = prior_observations([Source(record("src", earlier))], SearchSpace(SPACE))
-    assert len(observations) == 24 and max(o.value for o in observations) == 1 and min(o.value for o in observations) == 0
+    pruned = [trial(24, None, "pruned", learner="protonet", outer_lr=0.0003),
+              trial(25, None, "failed", learner="protonet", outer_lr=0.0004)]
+    observations = prior_observations([Source(record("src", earlier + pruned))], SearchSpace(SPACE))
+    assert len(observations) == 25 and observations[0].value == 1  # failed trials are no observation
+    assert observations[-1].value == 0 and observations[-1].params["outer_lr"] == 0.0003  # pruned: below every complete
 
     def first_trials(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         study = optuna.create_study(direction="maximize", sampler=sampler)

@@ -125,23 +125,25 @@ def enqueue(study: optuna.Study, plan: WarmStart) -> None:
 
 
 def prior_observations(sources: list[Source], space: SearchSpace) -> list[FrozenTrial]:
-    """The sources' complete trials as observations in ``space``, for the sampler's prior.
+    """The sources' complete and pruned trials as observations in ``space``, for the sampler's prior.
 
     Each keeps only the values ``space`` offers (skipped strategies are left out)
-    and is valued by its rank within its own search (1 = that search's best,
-    0 = its worst), so searches of unlike difficulty mix without one's scale
-    swamping another's.
+    and is valued by its rank within its own search, from 1 (that search's best)
+    to 0 (its worst): complete trials by score, then pruned ones, those pruned
+    later first. Ranks let searches of unlike difficulty mix without one's scale
+    swamping another's, and pruned trials tell the prior where not to look.
     """
     observations: list[FrozenTrial] = []
     for source in sources:
         source_space = SearchSpace(source.search.space)
-        ranked = source.search.ranked()
-        for rank, trial in enumerate(ranked):
+        pruned = [t for t in source.search.trials if t.state == "pruned"]
+        ordered = source.search.ranked() + sorted(pruned, key=lambda t: (-(t.steps or 0), t.number))
+        for rank, trial in enumerate(ordered):
             adapted = space.adapt(trial.params, source_space)
             if adapted.skipped:
                 continue
             observation = optuna.trial.create_trial(
-                value=1 - rank / max(len(ranked) - 1, 1),
+                value=1 - rank / max(len(ordered) - 1, 1),
                 params=adapted.params,
                 distributions={name: space.distributions[name] for name in adapted.params},
             )
