@@ -91,8 +91,8 @@ def test_transferred_trials_are_trained_and_scored_on_this_studys_episodes(tmp_p
 
 def test_warm_start_auto_with_an_empty_store_is_a_cold_start(tmp_path, store):
     def trials(folder: str, search: dict) -> list[tuple]:
-        summary = run_search(recipe_in(tmp_path / folder, search={"trials": 3, "record_experience": False, **search}),
-                             default_host(), quiet=True)
+        search = {"trials": 3, "sampler": "tpe", "startup_trials": 1, "record_experience": False, **search}
+        summary = run_search(recipe_in(tmp_path / folder, search=search), default_host(), quiet=True)
         return [(t.number, t.params, t.values, t.transferred_from) for t in summary.trials]
 
     assert trials("auto", {"warm_start": "auto"}) == trials("cold", {})
