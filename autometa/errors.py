@@ -32,6 +32,10 @@ class RunDirectoryError(AutometaError):
     """A run directory or its study storage cannot be used as asked."""
 
 
+class ExperienceError(AutometaError):
+    """The experience store cannot be opened, or names no such earlier search."""
+
+
 class TrainingError(AutometaError):
     """Training stopped for a reason the user can act on (e.g. the loss diverged)."""
 

@@ -62,3 +62,11 @@ def searched_run(tmp_path_factory):
                               env=env, cwd=folder, stdout=subprocess.PIPE, stderr=handle, text=True, timeout=600)
     assert done.returncode == 0, stderr.read_text()[-3000:]
     return folder / "runs" / "toy", stderr.read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def experience_store(tmp_path_factory):
+    """Searches record into a store of the test session's own, never the user's (subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOMETA_EXPERIENCE", str(tmp_path_factory.mktemp("experience") / "experience.db"))
+        yield

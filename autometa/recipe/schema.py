@@ -115,6 +115,17 @@ class SearchSection(Section):
     wilcoxon_p_threshold: float = Field(
         0.1, gt=0, lt=1, description="p-value under which a trial is judged worse than the best one"
     )
+    warm_start: Literal["auto"] | list[str] | None = Field(
+        None,
+        description="start from earlier searches: 'auto' (the nearest recorded ones by data meta-features and "
+        "evaluation shape) or a list of run directories / recorded search names; none: a cold start",
+    )
+    warm_start_trials: int = Field(
+        3, ge=1, description="transferred strategies queued first (each re-trained and scored on this study's episodes)"
+    )
+    record_experience: bool = Field(
+        True, description="record this search in the experience store when trials finish (for later warm starts)"
+    )
     objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
         default_factory=lambda: ["accuracy"],
         min_length=1,
@@ -123,6 +134,13 @@ class SearchSection(Section):
     observers: list[component_type("observer")] = Field(
         default_factory=list, description="observer plugins that report the search elsewhere, e.g. [mlflow]"
     )
+
+    @field_validator("warm_start")
+    @classmethod
+    def _names_searches(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or not all(name.strip() for name in value)):
+            raise ValueError("list run directories or recorded search names, e.g. [runs/omniglot], or write auto")
+        return value
 
     @field_validator("objectives")
     @classmethod

@@ -27,12 +27,14 @@ from autometa.data.loading import load_recipe_data
 from autometa.data.progress import silenced
 from autometa.deploy.pipeline import compress_run
 from autometa.errors import SearchInterrupted
+from autometa.experience.warm_start import WARM_START_ATTR
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import evaluate_learner, split_episodes
 from autometa.plugins.host import PluginHost
 from autometa.recipe.loading import load_recipe
 from autometa.recipe.schema import Recipe
 from autometa.recipe.space import FixedSuggester
+from autometa.search.experience import record_experience, warm_start
 from autometa.search.log_view import search_view
 from autometa.search.observers import recipe_observers
 from autometa.search.preview import update_preview
@@ -85,6 +87,7 @@ def run_search(
                 data = load_recipe_data(recipe, registry)
                 for warning in data.warnings:
                     view.note(f"warning: {warning}")
+                warm_start(study, recipe, data, view.note)
                 with view:
                     if workers <= 1:
                         view.watch(study, remaining)
@@ -103,6 +106,8 @@ def run_search(
                     f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
                     "run the same command to resume"
                 )
+            if data is not None:  # trials ran in this run
+                record_experience(study, recipe, run, data, view.note)
             if summary.best and (recipe.compression is not None or recipe.export.formats):
                 view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
                 summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
@@ -135,7 +140,7 @@ def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
     summary = SearchSummary(
         name=recipe.name, run_dir=run.root, storage=spec, objectives=list(recipe.search.objectives),
         target_trials=recipe.search.trials, trials=summarize(study, run), best=best, test=test,
-        elapsed_s=round(time.perf_counter() - started, 3),
+        elapsed_s=round(time.perf_counter() - started, 3), warm_start=study.user_attrs.get(WARM_START_ATTR, {}),
     )
     write_report(run.report_file, summary, recipe)
     return summary
