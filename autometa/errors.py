@@ -35,6 +35,10 @@ class RunDirectoryError(AutometaError):
     """A run directory or its study storage cannot be used as asked."""
 
 
+class ExperienceError(AutometaError):
+    """The experience store cannot be opened, or names no such earlier search."""
+
+
 class TrainingError(AutometaError):
     """Training stopped for a reason the user can act on (e.g. the loss diverged)."""
 
@@ -49,6 +53,12 @@ class ExportError(AutometaError):
 
 class WorkerError(AutometaError):
     """A worker process of a search failed; its traceback is in the run's log."""
+
+    exit_code = 1
+
+
+class SearchFailed(AutometaError):
+    """A search ended without a single complete trial: nothing to rank, compress or ship."""
 
     exit_code = 1
 

@@ -37,7 +37,7 @@ def test_small_sets_split_by_alphabet_without_shared_classes(small_sets):
     groups = [set(data.split(s).groups) for s in SPLITS]
     assert groups[1] == {"Japanese_(katakana)"} and groups[2] == {"Sanskrit", "Tagalog"}
     assert not groups[0] & (groups[1] | groups[2])
-    assert data.class_counts() == {"train": 136 + 24 + 26, "val": 47, "test": 42 + 17}
+    assert data.class_counts() == {"train": 136, "val": 47, "test": 42 + 17}  # small1 alone: its Greek and Latin once
     assert data.train.images.shape[1:] == (1, 28, 28) and data.train.images.dtype == torch.uint8
     assert (data.train.images_per_class() == 20).all()
     assert data.preprocessing.ink == "dark-on-light"
@@ -89,15 +89,15 @@ def write_tiny_set(root: Path, drawings: int = 3) -> None:
     """images_background/<2 alphabets>/<2 characters>/*.png, plus images_evaluation/<1 alphabet>."""
     from PIL import Image
 
-    for set_name, alphabets in (("images_background", ["Alpha", "Beta"]), ("images_evaluation", ["Gamma"])):
-        for alphabet in alphabets:
-            for c in range(2):
-                folder = root / set_name / alphabet / f"character{c + 1:02d}"
-                folder.mkdir(parents=True)
-                for d in range(drawings):
-                    image = Image.new("L", (105, 105), 255)
-                    image.paste(0, (10 * d, 10 * c, 10 * d + 30, 10 * c + 60))
-                    image.save(folder / f"{c}_{d}.png")
+    alphabets = (("images_background", "Alpha"), ("images_background", "Beta"), ("images_evaluation", "Gamma"))
+    for a, (set_name, alphabet) in enumerate(alphabets):  # every alphabet draws differently: no copies
+        for c in range(2):
+            folder = root / set_name / alphabet / f"character{c + 1:02d}"
+            folder.mkdir(parents=True)
+            for d in range(drawings):
+                image = Image.new("L", (105, 105), 255)
+                image.paste(0, (10 * d + 3 * a, 10 * c, 10 * d + 30, 10 * c + 60 - 5 * a))
+                image.save(folder / f"{c}_{d}.png")
 
 
 def test_folders_rotations_and_zip_give_the_same_classes(tmp_path):
@@ -145,3 +145,15 @@ def test_download_offline_fails_with_one_clear_line(tmp_path, monkeypatch):
     message = str(error.value)
     assert "cannot download omniglot set 'images_background_small1'" in message and "\n" not in message
     assert "images_background_small1.zip" in message
+
+
+@needs_omniglot
+def test_the_old_default_split_with_small2s_copies_of_greek_and_latin_is_refused(tmp_path):
+    twice = omniglot(tmp_path, root=str(OMNIGLOT), train=[
+        "images_background_small1", "images_background_small2/Greek", "images_background_small2/Latin",
+    ])
+    with pytest.raises(DataError) as error:
+        load_data(twice, default_host().registry)
+    message = str(error.value)
+    assert "50 class(es) are exact copies of another class in one split" in message and "\n" not in message
+    assert "images_background_small2/Greek/character01" in message and "images_background_small1/Greek" in message

@@ -21,11 +21,15 @@ def section(tmp_path: Path, name: str, transforms: dict | None = None, **options
 
 
 def write_images(folder: Path, count: int, size=(20, 16), colour=True) -> None:
+    """Plain images, different in every class (a class that copies another is refused on loading)."""
+    import zlib
+
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
+    shade = zlib.crc32(folder.name.encode()) % 200
     for i in range(count):
-        mode, fill = ("RGB", (10 * i, 100, 200)) if colour else ("L", 10 * i)
+        mode, fill = ("RGB", (10 * i, shade, 200)) if colour else ("L", 10 * i + shade // 4)
         Image.new(mode, size, fill).save(folder / f"img{i}.png")
 
 
@@ -142,7 +146,7 @@ def test_mini_imagenet_reads_the_split_csvs(tmp_path):
             writer.writerow(["filename", "label"])
             for label in labels:
                 for i in range(3):
-                    Image.new("RGB", (30, 40), (i, 0, 0)).save(root / "images" / f"{label}{i:08d}.jpg")
+                    Image.new("RGB", (30, 40), (i, 40 * int(label[1:]), 0)).save(root / "images" / f"{label}{i:08d}.jpg")
                     writer.writerow([f"{label}{i:08d}.jpg", label])
     data = load_data(section(tmp_path, "mini_imagenet", root=str(root), image_size=16), default_host().registry)
     assert data.class_counts() == {"train": 2, "val": 1, "test": 2}

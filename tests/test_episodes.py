@@ -150,3 +150,52 @@ def test_a_subclass_can_draw_its_own_tasks_and_keep_the_batching():
     assert image_ids(batch.support_x).tolist() == [[0, 6]] * 3
     assert image_ids(batch.query_x).tolist() == [[1, 2, 7, 8]] * 3
     assert batch.query_y[0].tolist() == [0, 0, 1, 1]
+
+
+def grouped_split() -> ImageClasses:
+    """12 classes in three groups of 5, 4 and 3 classes."""
+    split = make_split(classes=12)
+    split.groups = ["alpha"] * 5 + ["beta"] * 4 + ["gamma"] * 3
+    return split
+
+
+def groups_of(split: ImageClasses, indices: torch.Tensor) -> set[str]:
+    return {split.groups[int(split.labels[i])] for i in indices.flatten()}
+
+
+def test_within_group_episodes_never_mix_groups_and_skip_groups_too_small():
+    split = grouped_split()
+    shape = EpisodeShape(ways=4, shots=1, queries=2, within_group=True)
+    episodes = fixed_episodes(split, shape, 60, seed=0, preprocessing=PRE)
+    drawn = [groups_of(split, episodes.image_indices(i)) for i in range(60)]
+    assert all(len(groups) == 1 for groups in drawn)
+    assert {next(iter(g)) for g in drawn} == {"alpha", "beta"}  # gamma has 3 classes: never a 4-way episode
+    batch_groups = set()
+    sampler = EpisodeSampler(split, shape, preprocessing=PRE, seed=1)
+    for _ in range(10):
+        indices = sampler.draw_indices(6)
+        for task in indices:
+            assert len(groups_of(split, task)) == 1
+            batch_groups |= groups_of(split, task)
+    assert batch_groups == {"alpha", "beta"}
+    again = fixed_episodes(split, shape, 60, seed=0, preprocessing=PRE)
+    assert all(torch.equal(episodes.image_indices(i), again.image_indices(i)) for i in range(60))
+
+
+def test_mixed_episodes_are_unchanged_by_groups():
+    """Seeded evaluation episodes of earlier studies stay the same: groups matter only when asked for."""
+    shape = EpisodeShape(ways=4, shots=1, queries=2)
+    plain, grouped = make_split(classes=12), grouped_split()
+    a = fixed_episodes(plain, shape, 20, seed=3, preprocessing=PRE)
+    b = fixed_episodes(grouped, shape, 20, seed=3, preprocessing=PRE)
+    assert all(torch.equal(a.image_indices(i), b.image_indices(i)) for i in range(20))
+    assert any(len(groups_of(grouped, b.image_indices(i))) > 1 for i in range(20))
+
+
+def test_within_group_shapes_no_group_can_fill_are_one_line():
+    split = grouped_split()
+    with pytest.raises(DataError, match="largest group 'alpha' has 5 classes .* within-group episodes ask for 6 ways"):
+        check_episode_shape(split, "test", EpisodeShape(ways=6, shots=1, queries=2, within_group=True))
+    split.groups = []
+    with pytest.raises(DataError, match="has no groups"):
+        check_episode_shape(split, "test", EpisodeShape(ways=2, within_group=True))

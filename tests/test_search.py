@@ -9,7 +9,9 @@ the plugin that `test_search_processes.py` loads into its subprocesses.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import optuna
@@ -21,7 +23,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from autometa import hookimpl
+from autometa import Observer, hookimpl
 from autometa.components import PluginOptions
 from autometa.errors import AutometaError
 from autometa.learning import MetaLearner, StepOutput
@@ -83,6 +85,28 @@ class Toy(MetaLearner):
 
     def export_predictor(self):
         return PrototypePredictor(self.backbone)
+
+
+class TrialFile(Observer):
+    """Appends "<process id> <event> <trial>" lines to the run directory's observed.txt."""
+
+    name = "trial_file"
+
+    def search_started(self, study, recipe, run_dir):
+        self.path = Path(run_dir) / "observed.txt"
+        self._line("search_started", "-")
+
+    def trial_finished(self, trial, state, values, reason, metrics):
+        self._line("trial_finished", trial.number)
+
+    def _line(self, event, trial):
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()} {event} {trial}\n")
+
+
+@hookimpl
+def register_observers():
+    return [TrialFile]
 
 
 @hookimpl
@@ -173,9 +197,11 @@ def test_search_writes_the_run_directory_and_resumes_without_redoing(tmp_path):
     (listed,) = dashboard_get(storage, "/api/studies")["study_summaries"]
     assert len(dashboard_get(storage, f"/api/studies/{listed['study_id']}")["trials"]) == 2
 
+    page = (run / "report.html").stat().st_mtime_ns
     again = run_search(path, default_host(), quiet=True)  # resumes: nothing is retrained
     assert [t.datetime_complete for t in load_study(run).trials] == finished
     assert again.best == summary.best and again.test == summary.test
+    assert (run / "report.html").stat().st_mtime_ns > page  # the report is refreshed by every run
 
     more = write_recipe(tmp_path, search={"trials": 3})  # a bigger budget extends the same study
     assert len(run_search(more, default_host(), quiet=True).trials) == 3
@@ -270,9 +296,51 @@ def test_interrupted_trial_is_retried_from_its_checkpoint(tmp_path, monkeypatch)
     assert info.value.exit_code == 130 and "resume" in str(info.value)
     run = tmp_path / "runs" / "toy"
     assert json.loads((run / "trials" / "1" / "metrics.json").read_text())["state"] == "interrupted"
+    assert (run / "report.html").is_file()  # what was done, shown even after Ctrl-C
 
     summary = run_search(path, default_host(), quiet=True)
     states = {t.number: t.state for t in summary.trials}
     assert states == {0: "complete", 1: "failed", 2: "complete"}
     assert count_finished(load_study(run)) == 2
     assert "resuming from its checkpoint" in (run / "trials" / "2" / "log.txt").read_text()
+
+
+def test_a_search_where_every_trial_failed_exits_non_zero_with_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from autometa.cli import app
+    from autometa.errors import SearchFailed
+
+    path = write_recipe(tmp_path, strategy={"learner": {"search_toy": {"explode": True}}},
+                        search={"trials": 2})
+    result = CliRunner().invoke(app, ["search", path, "--quiet"])
+    assert isinstance(result.exception, SearchFailed) and SearchFailed.exit_code == 1
+    message = str(result.exception)
+    assert message.startswith("search toy: no trial completed (0 pruned, 2 failed of 2)") and "\n" not in message
+    assert "trial 0 failed with RuntimeError" in message and "trials/0/log.txt" in message
+    assert (tmp_path / "runs" / "toy" / "report.md").is_file()  # the record of what failed stays
+
+
+def test_compression_added_to_a_finished_run_is_made_on_rerun(tmp_path):
+    import json
+
+    import yaml
+
+    path = write_recipe(tmp_path)
+    first = run_search(path, default_host(), quiet=True)
+    assert first.artifacts is None and not (tmp_path / "runs" / "toy" / "artifacts").exists()
+    recipe = yaml.safe_load(open(path))
+    recipe["compression"] = {"pruner": {"magnitude": {"amount": 0.3, "finetune_steps": 0}}}
+    recipe["export"] = {"formats": ["torch_export"]}
+    open(path, "w").write(yaml.safe_dump(recipe))
+    second = run_search(path, default_host(), quiet=True)
+    card = json.loads((second.artifacts / "model_card.json").read_text())
+    assert [s["stage"] for s in card["stages"]] == ["original", "pruner"] and card["artifacts"][0]["file"] == "predictor.pt2"
+    made, kept = (second.artifacts / "model_card.json").stat().st_mtime_ns, card["stages"][1]["nonzero_parameters"]
+    run_search(path, default_host(), quiet=True)  # unchanged sections: the artifacts are reused
+    assert (second.artifacts / "model_card.json").stat().st_mtime_ns == made
+    recipe["compression"]["pruner"]["magnitude"]["amount"] = 0.6  # a changed stage: remade
+    open(path, "w").write(yaml.safe_dump(recipe))
+    run_search(path, default_host(), quiet=True)
+    card = json.loads((second.artifacts / "model_card.json").read_text())
+    assert card["stages"][1]["nonzero_parameters"] < kept

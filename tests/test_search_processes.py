@@ -20,7 +20,8 @@ import pytest
 from optuna.trial import TrialState
 from test_search import PLUGIN, write_recipe
 
-from autometa.search import STUDY_NAME, count_finished, open_storage, requeue_unfinished
+from autometa.plugins import default_host
+from autometa.search import STUDY_NAME, count_finished, open_storage, requeue_unfinished, run_search
 from autometa.search.retries import WORKER_ATTR, fail_trials_of, worker_id
 
 TESTS = Path(__file__).parent
@@ -195,3 +196,24 @@ def test_a_dead_process_trial_on_a_journal_is_failed_and_retried(tmp_path):
     states = [t.state for t in optuna.load_study(study_name=STUDY_NAME, storage=storage).trials]
     assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
     assert fail_trials_of(study, worker_id(os.getpid())) == [1]  # a dead local worker, as its parent sees it
+
+
+def test_each_worker_runs_the_recipes_observers(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    default_host().load_module(PLUGIN)
+    sys.path.insert(0, str(TESTS))
+    try:
+        recipe = write_recipe(tmp_path, search={"trials": 2, "observers": ["trial_file"]})
+        summary = run_search(recipe, default_host(), workers=2, quiet=True)
+    finally:
+        default_host().reset()
+    run = tmp_path / "runs" / "toy"
+    assert summary.counts()["complete"] == 2 and len(summary.trials) == 2
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(f"sqlite:///{run / 'study.db'}"))
+    logs = [(run / "trials" / str(t.number) / "log.txt").read_text() for t in study.trials]
+    processes = {re.search(r"\(process [^:]+:(\d+)\)", text).group(1) for text in logs}
+    assert str(os.getpid()) not in processes
+    observed = [line.split() for line in (run / "observed.txt").read_text().splitlines()]  # the recipe's observer
+    assert sorted(pid for pid, event, _ in observed if event == "trial_finished") == sorted(
+        re.search(r"\(process [^:]+:(\d+)\)", text).group(1) for text in logs)
+    assert {pid for pid, event, _ in observed if event == "search_started"} == processes | {str(os.getpid())}

@@ -20,6 +20,8 @@ def recipe_validate(file: Annotated[Path, typer.Argument(help="Recipe YAML file.
     registry = plugin_host().registry
     recipe = load_recipe(file, registry)
     data = load_recipe_data(recipe, registry)
+    for warning in data.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     counts = ", ".join(f"{split} {n}" for split, n in data.class_counts().items())
     typer.echo(f"{file}: ok (run '{recipe.name}'; classes: {counts})")
 

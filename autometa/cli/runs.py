@@ -33,6 +33,7 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")] = False,
 ) -> None:
     """Search meta-learning strategies with Optuna; rerunning the command resumes the study."""
+    from autometa.errors import SearchFailed
     from autometa.search.parent_watch import interrupt_on_sigterm
     from autometa.search.run import run_search
     from autometa.search.view import render_summary
@@ -44,6 +45,8 @@ def search(
         typer.echo(json.dumps(summary.as_dict(), indent=2))
     elif not quiet:
         render_summary(summary, console())
+    if not summary.best:
+        raise SearchFailed(summary.no_result())
 
 
 @app.command("train")

@@ -80,6 +80,7 @@ class SplitData:
     val: ImageClasses
     test: ImageClasses
     preprocessing: Preprocessing
+    warnings: list[str] = field(default_factory=list)  # what loading found suspicious (one line each)
 
     def split(self, name: str) -> ImageClasses:
         return {"train": self.train, "val": self.val, "test": self.test}[name]

@@ -13,6 +13,7 @@ only image indices and converts an episode to floats when it is read.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
@@ -95,6 +96,8 @@ def check_episode_shape(split: ImageClasses, split_name: str, shape: EpisodeShap
     """
     title = SPLIT_TITLES.get(split_name, split_name)
     need = shape.shots + shape.queries
+    if shape.within_group:
+        _check_groups(split, title, shape, need)
     if split.num_classes < shape.ways:
         raise DataError(
             f"the {title} split has {split.num_classes} classes but the episode shape asks for "
@@ -109,28 +112,57 @@ def check_episode_shape(split: ImageClasses, split_name: str, shape: EpisodeShap
         )
 
 
+def _check_groups(split: ImageClasses, title: str, shape: EpisodeShape, need: int) -> None:
+    """Within-group episodes need a group with ``ways`` classes of ``need`` images."""
+    if not split.groups:
+        raise DataError(
+            f"the {title} split has no groups (alphabets, super-classes) but the episode shape asks for "
+            "within-group episodes; set within_group: false"
+        )
+    eligible = split.images_per_class() >= need
+    sizes = Counter(group for group, ok in zip(split.groups, eligible.tolist()) if ok)
+    if not sizes or max(sizes.values()) < shape.ways:
+        largest = max(sizes.items(), key=lambda item: item[1], default=("none", 0))
+        raise DataError(
+            f"the {title} split's largest group '{largest[0]}' has {largest[1]} classes with at least {need} "
+            f"images but within-group episodes ask for {shape.ways} ways; lower 'ways' or set within_group: false"
+        )
+
+
 class _ClassIndex:
     """Where each class's images sit in the split, to draw episodes as index tensors."""
 
-    def __init__(self, labels: torch.Tensor, num_classes: int, need: int, device: torch.device):
-        labels = labels.to(device)
+    def __init__(self, split: ImageClasses, need: int, device: torch.device):
+        labels = split.labels.to(device)
         self.order = torch.argsort(labels, stable=True)
-        counts = torch.bincount(labels, minlength=num_classes)
+        counts = torch.bincount(labels, minlength=split.num_classes)
         offsets = torch.cumsum(counts, 0) - counts
         eligible = torch.nonzero(counts >= need).flatten()
         self.counts, self.offsets, self.eligible = counts[eligible], offsets[eligible], eligible
         self.max_count = int(self.counts.max()) if len(eligible) else 0
+        names = {name: i for i, name in enumerate(dict.fromkeys(split.groups))}
+        self.group_of = torch.tensor([names[split.groups[c]] for c in eligible.tolist()] if split.groups else [],
+                                     dtype=torch.long, device=device)  # group of each eligible class
 
     def draw(self, shape: EpisodeShape, batch: int, generator: torch.Generator) -> torch.Tensor:
         """Image indices ``[batch, ways, shots + queries]``; row ``j`` of a task is its label ``j``."""
         device = self.order.device
         keys = torch.rand(batch, len(self.eligible), generator=generator, device=device)
+        if shape.within_group:  # every other group's classes lose the draw
+            keys.masked_fill_(self.group_of != self._draw_groups(shape.ways, batch, generator).unsqueeze(1), -1.0)
         classes = keys.topk(shape.ways, dim=1).indices  # a random subset in a random order
         counts = self.counts[classes]
         keys = torch.rand(batch, shape.ways, self.max_count, generator=generator, device=device)
         keys.masked_fill_(torch.arange(self.max_count, device=device) >= counts.unsqueeze(-1), -1.0)
         picks = keys.topk(shape.shots + shape.queries, dim=-1).indices  # distinct images per class
         return self.order[self.offsets[classes].unsqueeze(-1) + picks]
+
+    def _draw_groups(self, ways: int, batch: int, generator: torch.Generator) -> torch.Tensor:
+        """One group per task, uniformly among the groups with at least ``ways`` eligible classes."""
+        sizes = torch.bincount(self.group_of)
+        large = torch.nonzero(sizes >= ways).flatten()
+        choice = torch.randint(len(large), (batch,), generator=generator, device=self.order.device)
+        return large[choice]
 
 
 def _gather(images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -175,7 +207,7 @@ class EpisodeSampler:
         self.images = split.images.to(self.device)
         if not self.augment and self.images.numel() * 4 <= FLOAT_COPY_LIMIT:
             self.images = to_float(self.images, preprocessing)  # converted once: sampling is one copy
-        self._index = _ClassIndex(split.labels, split.num_classes, shape.shots + shape.queries, self.device)
+        self._index = _ClassIndex(split, shape.shots + shape.queries, self.device)
         self._generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def draw_indices(self, batch_size: int) -> torch.Tensor:
@@ -262,6 +294,6 @@ def fixed_episodes(
 ) -> FixedEpisodes:
     """``count`` episodes drawn with ``seed``: identical for the same seed, different for another."""
     check_episode_shape(split, split_name, shape)
-    index = _ClassIndex(split.labels, split.num_classes, shape.shots + shape.queries, torch.device("cpu"))
+    index = _ClassIndex(split, shape.shots + shape.queries, torch.device("cpu"))
     generator = torch.Generator().manual_seed(seed)
     return FixedEpisodes(split.images, index.draw(shape, count, generator), shape, preprocessing)

@@ -16,6 +16,7 @@ from autometa.components.registry import Registry
 from autometa.data.cache import default_cache_dir
 from autometa.data.dataset import SPLITS, SplitData
 from autometa.data.episodes import check_episode_shape
+from autometa.data.integrity import check_integrity
 from autometa.data.transforms import channel_stats, resize
 from autometa.errors import PluginError
 from autometa.recipe.schema import DataSection, EpisodeShape, Recipe
@@ -23,7 +24,8 @@ from autometa.recipe.space import candidates
 
 
 def load_data(section: DataSection, registry: Registry, *, cache_dir: Path | None = None) -> SplitData:
-    """Build the recipe's data set plugin from ``registry``, load its splits, resize and fill in preprocessing.
+    """Build the recipe's data set plugin from ``registry``, load its splits, check their integrity
+    (:mod:`autometa.data.integrity`), resize and fill in preprocessing.
 
     ``cache_dir`` overrides the recipe's ``data.cache_dir`` and the default
     (:func:`~autometa.data.cache.default_cache_dir`).
@@ -32,12 +34,14 @@ def load_data(section: DataSection, registry: Registry, *, cache_dir: Path | Non
     cache_dir = Path(cache_dir or section.cache_dir or default_cache_dir())
     data = dataset.load(cache_dir)
     _check_disjoint(data, section.dataset.name)
+    warnings = check_integrity(data, section.dataset.name).warnings
     size = section.transforms.image_size
     if size is not None and size != data.preprocessing.image_size:
         data = SplitData(
             *(replace(data.split(s), images=resize(data.split(s).images, size)) for s in SPLITS),
             preprocessing=replace(data.preprocessing, image_size=size),
         )
+    data.warnings = warnings
     if section.transforms.normalize == "dataset":
         mean, std = channel_stats(data.train.images)
         data.preprocessing = replace(data.preprocessing, mean=mean, std=std)
@@ -68,10 +72,11 @@ def check_recipe_shapes(recipe: Recipe, data: SplitData) -> None:
 
 
 def largest_training_shape(recipe: Recipe) -> EpisodeShape:
-    """The most ways, shots and queries any candidate of ``strategy.train_episodes`` asks for."""
+    """The most ways, shots and queries any candidate of ``strategy.train_episodes`` asks for
+    (within one group if any candidate draws within groups)."""
     default = EpisodeShape()
     path = "strategy.train_episodes"
-    largest = {"ways": 0, "shots": 0, "queries": 0}
+    largest: dict = {"ways": 0, "shots": 0, "queries": 0, "within_group": False}
     for option in candidates(recipe.strategy.get("train_episodes", {}), path):
         for key in largest:
             value = option.get(key, getattr(default, key)) if isinstance(option, dict) else getattr(default, key)

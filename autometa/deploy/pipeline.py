@@ -9,6 +9,7 @@ verifies and documents the result in ``runs/<name>/artifacts/``.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +85,9 @@ def compress(
     return CompressionResult(current, cards)
 
 
-#: Written last into the artifacts folder: the SHA-256 of the checkpoint they were made from.
-SOURCE_STAMP = "source-checkpoint.sha256"
+#: Written last into the artifacts folder: the SHA-256 of what they were made from (the
+#: checkpoint, and the recipe's ``compression`` and ``export`` sections).
+SOURCE_STAMP = "source.sha256"
 
 
 def compress_run(
@@ -98,19 +100,20 @@ def compress_run(
     ``recipe.yaml``) gives the data, the evaluation episodes, the ``compression``
     stages and the ``export.formats``. Writes each exported file and
     ``model_card.json`` / ``model_card.md``. With ``skip_if_current`` (a resumed
-    search) nothing is redone when the artifacts were made from this very checkpoint.
-    Components come from ``registry`` (the plugin host's).
+    search) nothing is redone when the artifacts were made from this very checkpoint
+    with the same ``compression`` and ``export`` sections; a rerun whose recipe gained
+    or changed them remakes the artifacts. Components come from ``registry``.
     """
     run_dir = Path(run_dir)
     best = run_dir / "best" / "checkpoint.pt"
     if not best.is_file():
         raise AutometaError(f"{best}: no best trial to compress; run 'autometa search' on the recipe first")
+    recipe = recipe or load_recipe(run_dir / "recipe.yaml", registry)
     artifacts = run_dir / "artifacts"
     source = artifacts / SOURCE_STAMP
-    digest = hashlib.sha256(best.read_bytes()).hexdigest()
+    digest = _source_digest(best, recipe)
     if skip_if_current and source.is_file() and source.read_text() == digest:
         return artifacts
-    recipe = recipe or load_recipe(run_dir / "recipe.yaml", registry)
     checkpoint = load_checkpoint(best, registry)
     data = load_data(recipe.data, registry)
     predictor = checkpoint.learner.deployable_predictor()
@@ -148,6 +151,14 @@ def compress_run(
     ).write(artifacts)
     source.write_text(digest)
     return artifacts
+
+
+def _source_digest(checkpoint: Path, recipe: Recipe) -> str:
+    """What the artifacts depend on: the checkpoint's bytes and the compression and export sections."""
+    sections = recipe.model_dump(mode="json", include={"compression", "export"})
+    digest = hashlib.sha256(checkpoint.read_bytes())
+    digest.update(json.dumps(sections, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def export_checkpoint(

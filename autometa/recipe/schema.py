@@ -25,11 +25,14 @@ class Section(PluginOptions):
 
 
 class EpisodeShape(Section):
-    """N-way K-shot Q-query."""
+    """N-way K-shot Q-query, with classes drawn from the whole split or from one group."""
 
     ways: int = Field(5, ge=2, description="classes per episode (N)")
     shots: int = Field(1, ge=1, description="labelled support images per class (K)")
     queries: int = Field(15, ge=1, description="query images per class (Q)")
+    within_group: bool = Field(
+        False, description="draw all of an episode's classes from one group (one alphabet, one super-class)"
+    )
 
 
 class Transforms(Section):
@@ -56,12 +59,17 @@ class EvaluationSection(Section):
     ways: int = Field(5, ge=2, description="classes per evaluation episode (N)")
     shots: int = Field(1, ge=1, description="support images per class (K)")
     queries: int = Field(15, ge=1, description="query images per class (Q)")
+    within_group: bool = Field(
+        False,
+        description="draw each episode's classes from one group (one alphabet, one super-class), as Lake et "
+        "al.'s one-shot benchmark does; groups with fewer classes than 'ways' are never drawn",
+    )
     val_episodes: int = Field(100, ge=2, description="validation episodes (the search objective)")
     test_episodes: int = Field(600, ge=2, description="test episodes (final scores)")
 
     @property
     def shape(self) -> EpisodeShape:
-        return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries)
+        return EpisodeShape(ways=self.ways, shots=self.shots, queries=self.queries, within_group=self.within_group)
 
 
 class Strategy(Section):
@@ -114,11 +122,32 @@ class SearchSection(Section):
     grace_seconds: int = Field(
         60, ge=2, description="a trial without a heartbeat for this long is failed and retried by another worker"
     )
+    warm_start: Literal["auto"] | list[str] | None = Field(
+        None,
+        description="start from earlier searches: 'auto' (the nearest recorded ones by data meta-features and "
+        "evaluation shape) or a list of run directories / recorded search names; none: a cold start",
+    )
+    warm_start_trials: int = Field(
+        3, ge=1, description="transferred strategies queued first (each re-trained and scored on this study's episodes)"
+    )
+    record_experience: bool = Field(
+        True, description="record this search in the experience store when trials finish (for later warm starts)"
+    )
     objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
         default_factory=lambda: ["accuracy"],
         min_length=1,
         description="accuracy first; add params, flops or latency for a multi-objective (Pareto) search",
     )
+    observers: list[component_type("observer")] = Field(
+        default_factory=list, description="observer plugins that report the search elsewhere, e.g. [mlflow]"
+    )
+
+    @field_validator("warm_start")
+    @classmethod
+    def _names_searches(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or not all(name.strip() for name in value)):
+            raise ValueError("list run directories or recorded search names, e.g. [runs/omniglot], or write auto")
+        return value
 
     @model_validator(mode="after")
     def _grace_after_heartbeat(self) -> SearchSection:

@@ -9,7 +9,8 @@ storage (:mod:`autometa.search.study`), so the same command resumes it: finished
 trials are never redone, and a trial cut off by Ctrl-C or a killed process is
 retried from its last checkpoint (:mod:`autometa.search.retries`). At the end the
 winner is scored on the test episodes, ``best/`` and the report are written, and
-the recipe's compression and export run.
+the recipe's compression and export run; ``report.html`` comes last
+(:mod:`autometa.search.publish`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ import optuna
 from autometa.components.registry import Registry
 from autometa.data.dataset import SplitData
 from autometa.data.loading import load_recipe_data
+from autometa.data.progress import silenced
 from autometa.deploy.pipeline import compress_run
 from autometa.errors import SearchInterrupted
+from autometa.experience.warm_start import WARM_START_ATTR
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import evaluate_learner, split_episodes
 from autometa.plugins.host import PluginHost
 from autometa.recipe.loading import load_recipe
 from autometa.recipe.schema import Recipe
 from autometa.recipe.space import FixedSuggester
+from autometa.search.experience import record_experience, warm_start
+from autometa.search.log_view import search_view
+from autometa.search.observers import recipe_observers
+from autometa.search.preview import update_preview
+from autometa.search.publish import publish_results
 from autometa.search.redact import redact_storage
 from autometa.search.report import write_report
 from autometa.search.retries import count_finished, requeue_unfinished
@@ -42,7 +50,6 @@ from autometa.search.storage import is_database_url
 from autometa.search.study import delete_if_empty, open_study
 from autometa.search.summary import SearchSummary, best_numbers, summarize
 from autometa.search.trial import TrialObjective, optimize
-from autometa.search.view import SearchView
 from autometa.search.workers import run_workers
 
 log = logging.getLogger("autometa.search")
@@ -71,14 +78,18 @@ def run_search(
     recipe = load_recipe(recipe_path, registry)
     workers = workers or recipe.search.workers
     run = RunDirectory.for_recipe(recipe)
-    with run.lock(shared=storage is not None) as hold, run_log(run.log_file):
+    with (run.lock(shared=storage is not None) as hold, run_log(run.log_file),
+          recipe_observers(recipe, plugins), silenced(quiet or as_json)):
         spec = storage or run.default_storage()
-        view = SearchView(recipe, quiet=quiet or as_json)
+        view = search_view(recipe, quiet=quiet or as_json)
         study, data = open_search(recipe, run, hold, spec, registry, owned=storage is None, note=view.note)
         plugins.notify("search_started", study=study, recipe=recipe, run_dir=run.root)
         interrupted = False
         try:
             if data is not None:
+                for warning in data.warnings:
+                    view.note(f"warning: {warning}")
+                warm_start(study, recipe, data, view.note)
                 with view:
                     if workers <= 1:
                         view.watch(study, recipe.search.trials - count_finished(study))
@@ -88,25 +99,39 @@ def run_search(
                         run_workers(recipe_path, spec, study, run, recipe.search, workers, plugins, view)
         except KeyboardInterrupt:
             interrupted = True
+            requeue_unfinished(study, orphans=False)  # the cut-off trial's retry: another worker or the next run
         except BaseException:  # the report still shows what was done; the error is what the user sees
-            try:
-                finish(study, recipe, run, spec, data, registry, started, score_test=False)
-            except Exception:
-                log.warning("could not write the report after the search stopped", exc_info=True)
+            report_after_error(study, recipe, run, spec, data, plugins, started)
             raise
-        finally:
-            plugins.notify("search_finished", study=study, run_dir=run.root)
-        if interrupted:  # queue the cut-off trial's retry now: another worker, or the next run, resumes it
-            requeue_unfinished(study, orphans=False)
         summary = finish(study, recipe, run, spec, data, registry, started, score_test=not interrupted)
-        if interrupted:
-            raise SearchInterrupted(
-                f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
-                "run the same command to resume"
-            )
-        if recipe.compression is not None or recipe.export.formats:
-            summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
+        plugins.notify("search_finished", study=study, run_dir=run.root, summary=summary)
+        try:
+            if interrupted:
+                raise SearchInterrupted(
+                    f"search interrupted; {len(summary.trials)} trials saved in {run.root}: "
+                    "run the same command to resume"
+                )
+            if data is not None:  # trials ran in this run
+                record_experience(study, recipe, run, data, view.note)
+            if summary.best and (recipe.compression is not None or recipe.export.formats):
+                view.note(f"compressing and exporting trial {summary.best[0]} into {run.root / 'artifacts'}")
+                summary.artifacts = compress_run(run.root, registry, recipe=recipe, skip_if_current=True)
+        finally:  # report.html last, so it shows the compression too
+            publish_results(run, study, spec)
     return summary
+
+
+def report_after_error(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
+                       data: SplitData | None, plugins: PluginHost, started: float) -> None:
+    """After a search stopped on an error: the reports and observers still see what was done
+    (a failure here is logged, never hiding the error itself)."""
+    summary = None
+    try:
+        summary = finish(study, recipe, run, spec, data, plugins.registry, started, score_test=False)
+        publish_results(run, study, spec)
+    except Exception:
+        log.warning("could not write the report after the search stopped", exc_info=True)
+    plugins.notify("search_finished", study=study, run_dir=run.root, summary=summary)
 
 
 def open_search(recipe: Recipe, run: RunDirectory, hold: RunLock, spec: str, registry: Registry, *,
@@ -136,17 +161,20 @@ def open_search(recipe: Recipe, run: RunDirectory, hold: RunLock, spec: str, reg
 
 def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
            data: SplitData | None, registry: Registry, started: float, *, score_test: bool) -> SearchSummary:
-    """Score the best trial(s) on the test episodes, write ``best/`` and ``report.md``."""
+    """Score the best trial(s) on the test episodes, write ``best/`` (with the episode preview) and ``report.md``."""
     best = best_numbers(study)
     test = test_scores(recipe, run, best, data, registry, compute=score_test)  # recorded ones even if not
     if score_test and best:
         winner = next(t for t in study.get_trials(deepcopy=False) if t.number == best[0])
         strategy = recipe.strategy_for(FixedSuggester(winner.params))
-        run.write_best(recipe, strategy, run.trials_dir / str(best[0]) / "checkpoint.pt")
+        checkpoint = run.trials_dir / str(best[0]) / "checkpoint.pt"  # absent if another machine ran it
+        run.write_best(recipe, strategy, checkpoint)
+        if checkpoint.is_file():
+            update_preview(run.preview_file, best[0], checkpoint, recipe, data, registry)
     summary = SearchSummary(
         name=recipe.name, run_dir=run.root, storage=redact_storage(spec), objectives=list(recipe.search.objectives),
         target_trials=recipe.search.trials, trials=summarize(study, run), best=best, test=test,
-        elapsed_s=round(time.perf_counter() - started, 3),
+        elapsed_s=round(time.perf_counter() - started, 3), warm_start=study.user_attrs.get(WARM_START_ATTR, {}),
     )
     write_report(run.report_file, summary, recipe)
     return summary

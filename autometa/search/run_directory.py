@@ -8,9 +8,12 @@
       study.json             which study the trials belong to (its id and the storage, without password)
       search.log             the run's log: every process's messages and tracebacks
       trials/<number>/       params.json, metrics.json, log.txt, checkpoint.pt
-      best/                  strategy.yaml (re-trains the winner, no search) + checkpoint.pt
+      best/                  strategy.yaml (re-trains the winner, no search) + checkpoint.pt,
+                             val_preview.npz (a few validation episodes with the winner's predictions)
       artifacts/             compression and export output
+      artifacts-store/       files attached to the study as Optuna artifacts (for optuna-dashboard)
       report.md              what was tried, what won, what it scored
+      report.html            the same with plots, learning curves and the winner's episodes
 
 Re-running a search on the same directory resumes it, so the directory refuses
 a recipe whose searched problem differs (data, space, training, evaluation) and
@@ -84,6 +87,18 @@ class RunDirectory:
     @property
     def report_file(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def html_report_file(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def preview_file(self) -> Path:
+        return self.best_dir / "val_preview.npz"
+
+    @property
+    def artifact_store(self) -> Path:
+        return self.root / "artifacts-store"
 
     @contextmanager
     def lock(self, *, shared: bool = False) -> Iterator[RunLock]:

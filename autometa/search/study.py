@@ -76,11 +76,16 @@ def delete_if_empty(study: optuna.Study) -> None:
         optuna.delete_study(study_name=study.study_name, storage=study._storage)
 
 
+def sampler_name(search: SearchSection) -> str:
+    """The sampler a search uses: TPE for one objective, NSGA-II for several, unless the recipe names one."""
+    if search.sampler == "auto":
+        return "tpe" if len(search.objectives) == 1 else "nsga2"
+    return search.sampler
+
+
 def make_sampler(search: SearchSection, seed: int) -> optuna.samplers.BaseSampler:
-    """TPE (seeded) for one objective, NSGA-II for several, unless the recipe names one."""
-    name = search.sampler
-    if name == "auto":
-        name = "tpe" if len(search.objectives) == 1 else "nsga2"
+    """The search's sampler (:func:`sampler_name`), seeded with ``seed``."""
+    name = sampler_name(search)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":

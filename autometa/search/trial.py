@@ -6,6 +6,11 @@ A full disk or a folder autometa may not write to is no fault of the strategy:
 the trial is cut off (retried on the next run) and the search stops with that
 error. :func:`optimize` runs trials until the study's budget is spent, whichever
 process runs them (:mod:`autometa.search.budget`).
+
+A trial's ``metrics.json`` keeps the learning curve (``history``: the training metrics
+every ``meta_steps // 20`` steps, each validation with its CI), so the report and
+the observers read files, not logs; it is attached to the trial as an Optuna
+artifact before the trial ends.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import torch
@@ -35,7 +40,11 @@ from autometa.search.retries import SURPLUS_ATTR, WORKER_ATTR, retried_checkpoin
 from autometa.search.run_directory import RunDirectory, write_json
 from autometa.search.run_log import file_log
 from autometa.search.storage import fail_stale_trials
-from autometa.search.view import SearchView
+from autometa.search.study_artifacts import StudyArtifacts
+
+if TYPE_CHECKING:
+    from autometa.search.log_view import LogView
+    from autometa.search.view import SearchView
 
 log = logging.getLogger("autometa.search")
 
@@ -51,10 +60,12 @@ class TrialObjective:
     """Train and score one trial's strategy, keeping its folder (params, metrics, log, checkpoint)."""
 
     def __init__(
-        self, recipe: Recipe, data: SplitData, run: RunDirectory, plugins: PluginHost, view: SearchView | None = None
+        self, recipe: Recipe, data: SplitData, run: RunDirectory, plugins: PluginHost,
+        view: SearchView | LogView | None = None,
     ):
         self.recipe, self.data, self.run, self.plugins, self.view = recipe, data, run, plugins, view
         self.multi = len(recipe.search.objectives) > 1
+        self.artifacts = StudyArtifacts(run.artifact_store)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         if over_budget(trial.study, trial.number, self.recipe.search.trials):
@@ -63,7 +74,7 @@ class TrialObjective:
         trial.set_user_attr(WORKER_ATTR, worker_id())
         folder = self.run.trial_dir(trial.number)
         started = time.perf_counter()
-        metrics: dict[str, Any] = {"number": trial.number}
+        metrics: dict[str, Any] = {"number": trial.number, "history": {"train": [], "val": []}}
         with file_log(folder / "log.txt") as tlog:
             try:
                 strategy = self.recipe.strategy_for(trial)
@@ -72,10 +83,11 @@ class TrialObjective:
                 tlog.info("trial %d (process %s): %s", trial.number, worker_id(), trial.params)
                 self.plugins.notify("trial_started", trial=trial, strategy=strategy)
                 if self.view is not None:
-                    self.view.trial_started(trial.number, self.recipe.training.meta_steps)
+                    self.view.trial_started(trial.number, self.recipe.training.meta_steps, trial.params)
                 result = train(
                     self.recipe, strategy, self.data, self.plugins.registry, workdir=folder,
-                    on_progress=self._progress(trial, tlog), on_validation=self._validation(trial, tlog),
+                    on_progress=self._progress(trial, tlog, metrics["history"]["train"]),
+                    on_validation=self._validation(trial, tlog, metrics["history"]["val"]),
                 )
                 metrics.update(val=result.val.as_dict(), steps=result.steps, tasks_per_second=result.tasks_per_second)
                 values = [result.val.mean]
@@ -115,20 +127,29 @@ class TrialObjective:
         self._finish(trial, folder, metrics, started, "failed", None, reason)
         return TrialEnded(reason)
 
-    def _progress(self, trial: optuna.Trial, tlog: logging.Logger) -> Callable[[int, int, dict], None]:
+    def _progress(
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
+    ) -> Callable[[int, int, dict], None]:
         every = max(1, self.recipe.training.meta_steps // 20)
 
         def on_progress(step: int, total: int, values: dict) -> None:
             if step % every == 0 or step == total:
-                tlog.info("step %d/%d %s", step, total, {k: round(float(v), 4) for k, v in values.items()})
+                rounded = {k: round(float(v), 4) for k, v in values.items()}
+                tlog.info("step %d/%d %s", step, total, rounded)
+                curve.append({"step": step, **rounded})
             if self.view is not None:
                 self.view.trial_progress(trial.number, step, total)
 
         return on_progress
 
-    def _validation(self, trial: optuna.Trial, tlog: logging.Logger) -> Callable[[int, EvalResult], None]:
+    def _validation(
+        self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
+    ) -> Callable[[int, EvalResult], None]:
         def on_validation(step: int, result: EvalResult) -> None:
             tlog.info("validation at step %d: %s", step, result)
+            curve.append({"step": step, "mean": round(result.mean, 6), "ci95": round(result.ci95, 6), "n": result.n})
+            if self.view is not None:
+                self.view.trial_validated(trial.number, step, self.recipe.training.meta_steps, result)
             if self.multi:
                 return
             trial.set_user_attr(episode_key(step), [round(s, 6) for s in result.per_episode])
@@ -163,9 +184,12 @@ class TrialObjective:
                 raise  # a complete trial's record must not be lost: the trial is cut off and retried
             log.warning("could not write %s: %s", folder / "metrics.json", exc)
         if state != "interrupted":
-            self.plugins.notify("trial_finished", trial=trial, state=state, values=values, reason=reason)
+            self.artifacts.attach_to_trial(trial, [folder / "metrics.json", folder / "log.txt"])
+            self.plugins.notify(
+                "trial_finished", trial=trial, state=state, values=values, reason=reason, metrics=metrics
+            )
         if self.view is not None:
-            self.view.trial_finished(trial.number)
+            self.view.trial_finished(trial.number, state, values, reason)
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ checkpoint, and starts a replacement. Workers end with their parent
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -29,6 +30,9 @@ from autometa.plugins.host import PluginHost, default_host
 from autometa.recipe.loading import load_recipe
 from autometa.recipe.schema import SearchSection
 from autometa.search.budget import Step, next_step
+from autometa.search.experience import warm_start
+from autometa.search.log_view import LogView
+from autometa.search.observers import recipe_observers
 from autometa.search.parent_watch import stop_with_parent
 from autometa.search.retries import MAX_RETRIES, count_finished, fail_trials_of, worker_id
 from autometa.search.run_directory import RunDirectory
@@ -38,10 +42,12 @@ from autometa.search.study import open_study
 from autometa.search.trial import TrialObjective, optimize
 from autometa.search.view import SearchView
 
+log = logging.getLogger("autometa.search")
+
 
 def run_workers(
     recipe_path: Path, spec: str, study: optuna.Study, run: RunDirectory, search: SearchSection, workers: int,
-    plugins: PluginHost, view: SearchView,
+    plugins: PluginHost, view: SearchView | LogView,
 ) -> None:
     """Run ``workers`` processes on the study in ``spec`` until its budget is spent; the view polls the storage.
 
@@ -92,7 +98,8 @@ def run_workers(
 
 
 def worker_main(recipe_path: str, spec: str, plugin_modules: list[str], parent_pid: int, log_file: str) -> None:
-    """One worker process: load plugins, recipe and data, then run trials until the study's budget is spent.
+    """One worker process: load plugins, recipe and data, then run trials until the study's budget is spent
+    (with the recipe's observers, and the warm start's sampler prior if the study has one).
 
     It ends with its parent; its errors go to the run's log (and its exit code), not the terminal.
     """
@@ -106,7 +113,11 @@ def worker_main(recipe_path: str, spec: str, plugin_modules: list[str], parent_p
             run = RunDirectory.for_recipe(recipe)
             study, _ = open_study(spec, recipe, run, owned=True)
             data = load_recipe_data(recipe, plugins.registry)
-            optimize(study, TrialObjective(recipe, data, run, plugins), recipe.search, heartbeats=is_database_url(spec))
+            warm_start(study, recipe, data, log.info)
+            with recipe_observers(recipe, plugins) as observers:
+                observers.search_started(study=study, recipe=recipe, run_dir=run.root)  # this process's observers only
+                objective = TrialObjective(recipe, data, run, plugins)
+                optimize(study, objective, recipe.search, heartbeats=is_database_url(spec))
     except KeyboardInterrupt:
         pass
     except Exception:

@@ -28,6 +28,7 @@ from autometa import (
     cached,
     decode_image,
     is_image,
+    track,
 )
 
 _VERSION = 1
@@ -38,8 +39,8 @@ class OmniglotOptions(Dataset.Options):
         None, description="folder holding the sets (folders or .zip files); default: <cache_dir>/omniglot"
     )
     train: list[str] = Field(
-        ["images_background_small1", "images_background_small2/Greek", "images_background_small2/Latin"],
-        description="meta-train: sets or set/alphabet entries",
+        ["images_background_small1"],
+        description="meta-train: sets or set/alphabet entries (small2's Greek and Latin are copies of small1's)",
     )
     val: list[str] = Field(
         ["images_background_small2/Japanese_(katakana)"], description="meta-val: sets or set/alphabet entries"
@@ -88,7 +89,7 @@ class Omniglot(Dataset):
         size = self.options.image_size
         classes: dict[str, list] = {s: [] for s in SPLITS}
         for set_name, chars in characters.items():
-            for (alphabet, character), drawings in sorted(chars.items()):
+            for (alphabet, character), drawings in track(sorted(chars.items()), f"omniglot: decoding {set_name}"):
                 split = split_of.get((set_name, alphabet))
                 if split is None:
                     continue
