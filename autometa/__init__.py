@@ -80,6 +80,9 @@ _PUBLIC: dict[str, str] = {
     "PredictorInputs": "autometa.deploy.measure",
     "count_parameters": "autometa.deploy.measure",
     "count_nonzero_parameters": "autometa.deploy.measure",
+    # observers of a search, and progress for slow one-off work
+    "Observer": "autometa.plugins.observer",
+    "track": "autometa.data.progress",
 }
 
 __all__ = ["__version__", *_PUBLIC]

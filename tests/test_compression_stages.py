@@ -128,3 +128,16 @@ def test_pipeline_scores_every_stage_in_order(setup):
     assert result.stages[1].parameters < result.stages[0].parameters
     assert all(0 <= s.accuracy.mean <= 100 and s.accuracy.episodes == 3 for s in result.stages)
     assert result.predictor(*context.example).shape == (4, 2)
+
+
+def test_the_latency_objective_times_a_real_looking_episode_the_same_every_time():
+    """An all-zero episode runs faster than real images; the cost objectives time seeded random pixels."""
+    from autometa.data import Preprocessing
+    from autometa.deploy import example_inputs
+
+    shape, pre = EpisodeShape(ways=3, shots=2, queries=4), Preprocessing(channels=1, image_size=8)
+    support, onehot, query = example_inputs(shape, pre)
+    assert support.shape == (6, 1, 8, 8) and query.shape == (12, 1, 8, 8) and onehot.sum(0).tolist() == [2, 2, 2]
+    assert support.std() > 0.2 and query.std() > 0.2
+    again = example_inputs(shape, pre)
+    assert torch.equal(support, again[0]) and torch.equal(query, again[2])

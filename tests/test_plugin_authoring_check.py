@@ -194,7 +194,7 @@ def test_component_checks_name_base_class_options_defaults_and_descriptions():
 def test_hook_specs_lists_every_register_hook():
     specs = hook_specs()
     assert {kind.hook for kind in KINDS.values()} <= set(specs)
-    assert list(specs["trial_finished"].parameters) == ["trial", "state", "values", "reason"]
+    assert list(specs["trial_finished"].parameters) == ["trial", "state", "values", "reason", "metrics"]
 
 
 def test_imported_helpers_that_resemble_hooks_are_not_flagged():

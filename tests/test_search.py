@@ -9,7 +9,9 @@ the plugin that `test_search_processes.py` loads into its subprocesses.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import optuna
@@ -21,7 +23,7 @@ from pydantic import Field
 from torch import nn
 from torch.nn import functional as F
 
-from autometa import hookimpl
+from autometa import Observer, hookimpl
 from autometa.components import PluginOptions
 from autometa.errors import AutometaError
 from autometa.learning import MetaLearner, StepOutput
@@ -83,6 +85,28 @@ class Toy(MetaLearner):
 
     def export_predictor(self):
         return PrototypePredictor(self.backbone)
+
+
+class TrialFile(Observer):
+    """Appends "<process id> <event> <trial>" lines to the run directory's observed.txt."""
+
+    name = "trial_file"
+
+    def search_started(self, study, recipe, run_dir):
+        self.path = Path(run_dir) / "observed.txt"
+        self._line("search_started", "-")
+
+    def trial_finished(self, trial, state, values, reason, metrics):
+        self._line("trial_finished", trial.number)
+
+    def _line(self, event, trial):
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()} {event} {trial}\n")
+
+
+@hookimpl
+def register_observers():
+    return [TrialFile]
 
 
 @hookimpl
@@ -173,9 +197,11 @@ def test_search_writes_the_run_directory_and_resumes_without_redoing(tmp_path):
     (listed,) = dashboard_get(storage, "/api/studies")["study_summaries"]
     assert len(dashboard_get(storage, f"/api/studies/{listed['study_id']}")["trials"]) == 2
 
+    page = (run / "report.html").stat().st_mtime_ns
     again = run_search(path, default_host(), quiet=True)  # resumes: nothing is retrained
     assert [t.datetime_complete for t in load_study(run).trials] == finished
     assert again.best == summary.best and again.test == summary.test
+    assert (run / "report.html").stat().st_mtime_ns > page  # the report is refreshed by every run
 
     more = write_recipe(tmp_path, search={"trials": 3})  # a bigger budget extends the same study
     assert len(run_search(more, default_host(), quiet=True).trials) == 3
@@ -270,6 +296,7 @@ def test_interrupted_trial_is_retried_from_its_checkpoint(tmp_path, monkeypatch)
     assert info.value.exit_code == 130 and "resume" in str(info.value)
     run = tmp_path / "runs" / "toy"
     assert json.loads((run / "trials" / "1" / "metrics.json").read_text())["state"] == "interrupted"
+    assert (run / "report.html").is_file()  # what was done, shown even after Ctrl-C
 
     summary = run_search(path, default_host(), quiet=True)
     states = {t.number: t.state for t in summary.trials}

@@ -1,4 +1,4 @@
-"""Data: the data set contract, its cache, image decoding and transforms, and episodes."""
+"""Data: the data set contract, its cache, image decoding and transforms, episodes, and progress while preparing."""
 
 from autometa.data.cache import cache_key, cached, default_cache_dir
 from autometa.data.dataset import (
@@ -22,6 +22,7 @@ from autometa.data.episodes import (
 )
 from autometa.data.image_files import IMAGE_EXTENSIONS, decode_image, is_image
 from autometa.data.loading import check_recipe_shapes, largest_training_shape, load_data, load_recipe_data
+from autometa.data.progress import track
 from autometa.data.transforms import AUGMENTATIONS, augment, channel_stats, normalize, resize
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "largest_training_shape",
     "load_data",
     "load_recipe_data",
+    "track",
     "AUGMENTATIONS",
     "augment",
     "channel_stats",

@@ -28,8 +28,9 @@ from pydantic import Field
 from autometa.components.component import Component, PluginOptions
 from autometa.components.registry import Registry
 from autometa.data.episodes import Episode
+from autometa.deploy.measure import PredictorInputs
 from autometa.deploy.tracing import TracedPredictor
-from autometa.errors import AutometaError
+from autometa.errors import ArtifactError, AutometaError, first_line
 
 
 def predict_episode(predictor: Callable[..., torch.Tensor], episode: Episode) -> torch.Tensor:
@@ -110,4 +111,13 @@ def load_artifact(path: Path, registry: Registry) -> Callable[[torch.Tensor, tor
     path = Path(path)
     if not path.is_file():
         raise AutometaError(f"{path}: artifact not found; pass a file written by 'autometa compress' or 'export'")
-    return exporter_for(path, registry).load(path)
+    exporter = exporter_for(path, registry)
+    try:
+        return exporter.load(path)
+    except OSError:
+        raise
+    except Exception as exc:  # each runtime has its own error for a corrupt file (protobuf, zip, pickle, ...)
+        raise ArtifactError(
+            f"{path}: not a readable {exporter.suffix} predictor ({first_line(exc)}); "
+            "pass a file written by 'autometa compress' or 'autometa export'"
+        ) from exc

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from autometa.components.registry import Registry
@@ -31,7 +32,7 @@ from autometa.deploy.model_card import (
 )
 from autometa.deploy.stages import STAGES, CompressionContext, StageOutput, frozen_copy
 from autometa.deploy.verify import ExportReport, export_and_verify
-from autometa.errors import AutometaError
+from autometa.errors import ArtifactError, AutometaError, first_line
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import EvalResult, evaluate, evaluate_predictor, split_episodes
 from autometa.recipe.loading import load_recipe
@@ -191,4 +192,14 @@ def evaluate_artifact(
             update={"evaluation": recipe.evaluation.model_copy(update={"test_episodes": episodes})}
         )
     data = load_data(recipe.data, registry)
-    return evaluate(lambda episode: predict_episode(predictor, episode), split_episodes(recipe, data, "test"))
+
+    def predict(episode: Episode) -> torch.Tensor:
+        try:
+            return predict_episode(predictor, episode)
+        except Exception as exc:  # a file that loads but does not run (damaged, or made for other images)
+            raise ArtifactError(
+                f"{artifact}: the predictor fails on the episodes of {recipe_path} ({first_line(exc)}); "
+                "pass a predictor exported for this data set's images"
+            ) from exc
+
+    return evaluate(predict, split_episodes(recipe, data, "test"))

@@ -27,6 +27,18 @@ class EvalResult:
     per_episode: list[float]
     n: int
 
+    @classmethod
+    def from_scores(cls, scores: Sequence[float]) -> EvalResult:
+        """The mean of per-episode ``scores`` and its 95% CI.
+
+        The CI is ``1.96 * std / sqrt(n)`` with the population std (numpy's default),
+        as the ProtoNet and MAML papers' evaluation code computes it.
+        """
+        n = len(scores)
+        mean = sum(scores) / n
+        std = math.sqrt(sum((s - mean) ** 2 for s in scores) / n)
+        return cls(mean=mean, ci95=1.96 * std / math.sqrt(n), per_episode=list(scores), n=n)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -35,11 +47,7 @@ class EvalResult:
 
 
 def evaluate(predict: Callable[[Episode], torch.Tensor], episodes: Sequence[Episode]) -> EvalResult:
-    """Score ``predict`` (episode -> query logits ``[N*Q, N]``) on ``episodes``.
-
-    The CI is ``1.96 * std / sqrt(n)`` with the population std (numpy's default),
-    as the ProtoNet and MAML papers' evaluation code computes it.
-    """
+    """Score ``predict`` (episode -> query logits ``[N*Q, N]``) on ``episodes`` (see :meth:`EvalResult.from_scores`)."""
     if not episodes:
         raise ValueError("evaluate() needs at least one episode")
     scores = []
@@ -47,10 +55,7 @@ def evaluate(predict: Callable[[Episode], torch.Tensor], episodes: Sequence[Epis
         logits = predict(episode)
         correct = logits.argmax(dim=-1).cpu() == episode.query_y.cpu()
         scores.append(correct.float().mean().item())
-    n = len(scores)
-    mean = sum(scores) / n
-    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / n)
-    return EvalResult(mean=mean, ci95=1.96 * std / math.sqrt(n), per_episode=scores, n=n)
+    return EvalResult.from_scores(scores)
 
 
 def evaluate_learner(learner: nn.Module, episodes: Sequence[Episode], device: torch.device | str = "cpu") -> EvalResult:

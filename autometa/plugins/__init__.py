@@ -1,4 +1,4 @@
-"""Plugins: the hook contract, the table of component kinds, and the host that loads plugins."""
+"""Plugins: the hook contract, the table of component kinds, the observer contract, and the host that loads plugins."""
 
 from autometa.plugins.hookspecs import hookimpl, hookspec
 from autometa.plugins.host import (
@@ -9,6 +9,7 @@ from autometa.plugins.host import (
     default_host,
 )
 from autometa.plugins.kinds import KINDS, Kind, constructor_context, place
+from autometa.plugins.observer import Observer
 
 __all__ = [
     "hookimpl",
@@ -22,6 +23,7 @@ __all__ = [
     "Kind",
     "constructor_context",
     "place",
+    "Observer",
 ]
 
 

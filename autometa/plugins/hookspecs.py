@@ -18,8 +18,9 @@ Two families of hooks:
   builds an instance as ``cls(options, **context)``; the context for each kind is
   given below (:mod:`autometa.plugins.kinds` lists the kinds).
 * Observer hooks (``search_started`` ... ``search_finished``) are called around
-  a search, for loggers and dashboards. They return nothing; an observer that
-  raises is reported and does not stop the search.
+  every search, for loggers and dashboards. They return nothing; an observer that
+  raises is reported and does not stop the search. An observer a recipe should
+  switch on by name, with options, is a component instead (``register_observers``).
 """
 
 from __future__ import annotations
@@ -127,6 +128,16 @@ def register_exporters() -> list[type]:
 
 
 @hookspec
+def register_observers() -> list[type]:
+    """Observers a recipe switches on under ``search.observers`` (trackers, loggers).
+
+    Each class subclasses :class:`autometa.Observer`; it is built as
+    ``cls(options)`` in each process that runs trials, and its methods are called
+    on the events the observer hooks below receive.
+    """
+
+
+@hookspec
 def search_started(study: Any, recipe: Any, run_dir: Any) -> None:
     """A search begins: ``study`` is the ``optuna.Study``, ``recipe`` the resolved
     :class:`autometa.recipe.Recipe`, ``run_dir`` the run directory (``pathlib.Path``)."""
@@ -139,12 +150,14 @@ def trial_started(trial: Any, strategy: Any) -> None:
 
 
 @hookspec
-def trial_finished(trial: Any, state: str, values: Any, reason: str | None) -> None:
+def trial_finished(trial: Any, state: str, values: Any, reason: str | None, metrics: dict) -> None:
     """A trial ended: ``state`` is ``"complete"``, ``"pruned"`` or ``"failed"``,
     ``values`` its objective value(s) (None unless complete), ``reason`` why it was
-    pruned or failed."""
+    pruned or failed, ``metrics`` what its ``metrics.json`` holds (``val``, ``history``
+    with the ``train`` and ``val`` curves, ``duration_s``, ...)."""
 
 
 @hookspec
-def search_finished(study: Any, run_dir: Any) -> None:
-    """A search ended (finished, interrupted or timed out); ``study`` holds every trial."""
+def search_finished(study: Any, run_dir: Any, summary: Any) -> None:
+    """A search ended (finished, interrupted or timed out); ``study`` holds every trial,
+    ``summary`` is the :class:`autometa.search.SearchSummary` (``best``, ``test`` scores)."""

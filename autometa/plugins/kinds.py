@@ -23,6 +23,7 @@ from autometa.learning.backbone import Backbone
 from autometa.learning.inner_loop import InnerOptimizer
 from autometa.learning.learner import MetaLearner
 from autometa.learning.regularizer import Regularizer
+from autometa.plugins.observer import Observer
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ KINDS: dict[str, Kind] = {
         Kind("distiller", "register_distillers", Distiller, "compression.distiller", "compression"),
         Kind("quantizer", "register_quantizers", Quantizer, "compression.quantizer", "compression"),
         Kind("exporter", "register_exporters", Exporter, "export.formats[]", "exporter"),
+        Kind("observer", "register_observers", Observer, "search.observers[]"),
     )
 }
 

@@ -16,7 +16,8 @@ Any value under a recipe's ``strategy`` may be replaced by a *search node*::
 of the nodes (``learner``, ``learner.maml.inner_lr``), so conditional parameters
 get their own names. :func:`candidates` lists the concrete values a node can take
 (choices, or the two bounds of a range) so a space can be validated before any
-trial runs, and :func:`covering_values` a few concrete values that together take
+trial runs, :func:`parameters` lists every parameter a space can ask for, in
+every branch, and :func:`covering_values` a few concrete values that together take
 every option of every choice (what the export pre-flight builds).
 """
 
@@ -141,6 +142,29 @@ def resolve(value: Any, suggester: Suggester, path: str = "") -> Any:
     if isinstance(value, list):
         return [resolve(v, suggester, _join(path, str(i))) for i, v in enumerate(value)]
     return value
+
+
+def parameters(value: Any, path: str = "") -> dict[str, dict[str, Any]]:
+    """Every search node in ``value``, in every branch of every choice, by parameter name.
+
+    The names are those :func:`resolve` gives (``learner``, ``learner.maml.inner_lr``),
+    so a finished trial's ``params`` can be checked against another space.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    kind = node_kind(value)
+    if kind is not None:
+        check_node(value, path)
+        found[path] = value
+        if kind == "choice" and isinstance(value[kind], dict):
+            for name, options in value[kind].items():
+                found |= parameters(dict(options or {}), _join(path, str(name)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found |= parameters(item, _join(path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found |= parameters(item, _join(path, str(i)))
+    return found
 
 
 class FixedSuggester:

@@ -1,15 +1,17 @@
-"""The live view of a search (rich, on stderr) and its final summary.
+"""The live view of a search (rich, on a terminal's stderr) and its final summary.
 
 The study bar counts the trials this run still has to finish, with an ETA; one
-bar per running trial counts its meta-steps; a table shows the best trials so
-far. In-process trials push their progress (:meth:`SearchView.trial_progress`);
-with worker processes the view polls the storage instead and shows each running
-trial's last validated step.
+bar per running trial counts its meta-steps and shows its last validation; a
+table shows the best trials so far. In-process trials push their events
+(:meth:`SearchView.trial_progress` ...); with worker processes the view polls the
+storage instead and shows each running trial's last validated step. When stderr
+is not a terminal, :class:`autometa.search.log_view.LogView` prints the same
+events as lines.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -22,15 +24,19 @@ from autometa.recipe.schema import Recipe
 from autometa.search.retries import count_finished
 from autometa.search.summary import SearchSummary
 
+if TYPE_CHECKING:
+    from autometa.learning.evaluation import EvalResult
+
 TABLE_ROWS = 5
 
 
 class SearchView:
     """Draws the search as it runs; does nothing when ``quiet``."""
 
-    def __init__(self, recipe: Recipe, *, quiet: bool):
+    def __init__(self, recipe: Recipe, *, quiet: bool, console: Console | None = None):
         self.recipe = recipe
         self.quiet = quiet
+        self.console = console or Console(stderr=True)
         self.objectives = recipe.search.objectives
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -44,20 +50,20 @@ class SearchView:
 
     def __enter__(self) -> SearchView:
         if not self.quiet:
-            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
-            self.live.update(self._render())
+            self._refresh()  # the trials finished since the last event: the final frame counts them all
             self.live.__exit__(*exc)
             self.live = None
 
     def note(self, text: str) -> None:
         """A one-line message outside the live display (e.g. while data loads)."""
         if not self.quiet:
-            Console(stderr=True).print(text, highlight=False)
+            self.console.print(text, highlight=False)
 
     def watch(self, study: optuna.Study, remaining: int) -> None:
         """Follow ``study`` until ``remaining`` more trials have finished."""
@@ -66,35 +72,44 @@ class SearchView:
         self.study_task = self.progress.add_task(f"search [bold]{self.recipe.name}[/]", total=remaining)
         self._refresh()
 
-    def trial_started(self, number: int, total_steps: int) -> None:
+    def trial_started(self, number: int, total_steps: int, params: dict[str, Any]) -> None:
         self.trial_tasks[number] = self.progress.add_task(f"  trial {number}", total=total_steps)
 
     def trial_progress(self, number: int, step: int, total: int) -> None:
         if number in self.trial_tasks:
             self.progress.update(self.trial_tasks[number], completed=step, total=total)
 
-    def trial_finished(self, number: int) -> None:
+    def trial_validated(self, number: int, step: int, total: int, result: EvalResult) -> None:
+        if number in self.trial_tasks:
+            self.progress.update(self.trial_tasks[number], description=f"  trial {number} val {100 * result.mean:.1f}%")
+
+    def trial_finished(self, number: int, state: str, values: list[float] | None, reason: str | None) -> None:
+        """A trial of this process ended; the storage marks it finished only after this returns."""
+        self._drop(number)
+        self._refresh(finishing=1 if state != "interrupted" else 0)
+
+    def _drop(self, number: int) -> None:
         task = self.trial_tasks.pop(number, None)
         if task is not None:
             self.progress.remove_task(task)
-        self._refresh()
 
     def poll(self, study: optuna.Study) -> None:
         """Worker mode: read running trials and their last reported step from the storage."""
         running = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         for number in list(self.trial_tasks):
             if number not in running:
-                self.trial_finished(number)
+                self._drop(number)
         for number, trial in running.items():
             if number not in self.trial_tasks:
-                self.trial_started(number, self.recipe.training.meta_steps)
+                self.trial_started(number, self.recipe.training.meta_steps, trial.params)
             self.trial_progress(number, trial.last_step or 0, self.recipe.training.meta_steps)
         self._refresh()
 
-    def _refresh(self) -> None:
+    def _refresh(self, finishing: int = 0) -> None:
+        """Redraw; ``finishing`` counts trials that ended but are not marked finished in the storage yet."""
         if self.study is None:
             return
-        done = count_finished(self.study) - self.finished_at_start
+        done = count_finished(self.study) - self.finished_at_start + finishing
         self.progress.update(self.study_task, completed=done)
         if self.live is not None:
             self.live.update(self._render())
@@ -163,6 +178,6 @@ def render_summary(summary: SearchSummary, console: Console) -> None:
         table.add_row(str(number), *[format_value(n, v) for n, v in zip(summary.objectives, trial.values or [])],
                       test_text, format_params(trial.params))
     console.print(table)
-    console.print(f"run directory: {summary.run_dir}   report: {summary.run_dir / 'report.md'}", highlight=False)
+    console.print(f"run directory: {summary.run_dir}   report: {summary.run_dir / 'report.html'}", highlight=False)
     if summary.artifacts:
         console.print(f"artifacts: {summary.artifacts}", highlight=False)

@@ -29,6 +29,7 @@ from autometa import (
     cache_key,
     cached,
     split_by_group,
+    track,
 )
 
 #: The font files used, in the order a character's "home" font is chosen.
@@ -159,7 +160,7 @@ def select_characters(options: GlyphsOptions) -> dict[str, list[tuple[int, list[
     kept = np.zeros((len(fonts_of), _DEDUP * _DEDUP), dtype=np.float32)
     count = 0
     alphabets: dict[str, list[tuple[int, list[str]]]] = {}
-    for alphabet, codepoints in sorted(by_alphabet.items()):
+    for alphabet, codepoints in track(sorted(by_alphabet.items()), "glyphs: choosing distinct characters"):
         if len(codepoints) < options.min_classes_per_alphabet:
             continue
         rng.shuffle(codepoints)
@@ -209,7 +210,8 @@ def render_glyphs(options: GlyphsOptions) -> SplitData:
     chars = [(alphabet, codepoint, fonts) for alphabet, items in alphabets.items() for codepoint, fonts in items]
     n = options.instances_per_class
     classes = []
-    for start in range(0, len(chars), _CLASSES_PER_CHUNK):  # distort many classes per tensor call
+    chunks = range(0, len(chars), _CLASSES_PER_CHUNK)  # distort many classes per tensor call
+    for start in track(chunks, f"glyphs: rendering {len(chars)} characters x {n} drawings"):
         chunk = chars[start : start + _CLASSES_PER_CHUNK]
         drawings = []
         for _, codepoint, fonts in chunk:

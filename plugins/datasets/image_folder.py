@@ -31,6 +31,7 @@ from autometa import (
     decode_image,
     is_image,
     split_by_group,
+    track,
 )
 
 _VERSION = 1
@@ -90,7 +91,7 @@ class ImageFolder(Dataset):
             (name, group_of(name), torch.stack([
                 decode_image(p, source=str(p), channels=o.channels, size=o.image_size) for p in paths
             ]))
-            for name, paths in sorted(files.items())
+            for name, paths in track(sorted(files.items()), f"image_folder: decoding {o.root}")
         ]
         train, val, test = split_by_group(classes, lambda name, _: split_of[name])
         return SplitData(train, val, test, Preprocessing(channels=o.channels, image_size=o.image_size, ink="n/a"))

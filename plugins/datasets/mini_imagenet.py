@@ -24,6 +24,7 @@ from autometa import (
     cache_key,
     cached,
     decode_image,
+    track,
 )
 
 _VERSION = 1
@@ -70,7 +71,7 @@ class MiniImageNet(Dataset):
                 files.setdefault(row["label"], []).append(row["filename"])
         size = self.options.image_size
         classes = []
-        for label, names in sorted(files.items()):
+        for label, names in track(sorted(files.items()), f"mini_imagenet: decoding {split}"):
             paths = [root / "images" / name for name in names]
             absent = [p for p in paths if not p.is_file()]
             if absent:

@@ -28,6 +28,7 @@ from autometa import (
     cached,
     decode_image,
     is_image,
+    track,
 )
 
 _VERSION = 1
@@ -88,7 +89,7 @@ class Omniglot(Dataset):
         size = self.options.image_size
         classes: dict[str, list] = {s: [] for s in SPLITS}
         for set_name, chars in characters.items():
-            for (alphabet, character), drawings in sorted(chars.items()):
+            for (alphabet, character), drawings in track(sorted(chars.items()), f"omniglot: decoding {set_name}"):
                 split = split_of.get((set_name, alphabet))
                 if split is None:
                     continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable, ClassVar
 
@@ -26,11 +27,21 @@ class TorchExport(Exporter):
         return path
 
     def load(self, path: Path) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+        # torchao's import warns about a torch deprecation, and torch.export logs the traceback of a damaged
+        # file before raising its error: the raised error is what the user needs
+        loggers = [logging.getLogger(name) for name in ("torch.utils._pytree", "torch.export")]
+        levels = [logger.level for logger in loggers]
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
         try:
-            import torchao  # noqa: F401  (registers the int8 operators a quantized file may use)
-        except ImportError:
-            pass
-        return torch.export.load(str(path)).module()
+            try:
+                import torchao  # noqa: F401  (registers the int8 operators a quantized file may use)
+            except ImportError:
+                pass
+            return torch.export.load(str(path)).module()
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
 
     def loader_code(self, path: str) -> str:
         int8 = "import torchao  # registers the int8 operators of this quantized file\n" if self.needs_torchao else ""
