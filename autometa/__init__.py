@@ -79,7 +79,7 @@ _PUBLIC: dict[str, str] = {
     "query_cross_entropy": "autometa.deploy.stages",
     "Exporter": "autometa.deploy.exporter",
     "ExporterOptions": "autometa.deploy.exporter",
-    "predictor_dynamic_shapes": "autometa.deploy.exporter",
+    "TracedPredictor": "autometa.deploy.tracing",
     "PredictorInputs": "autometa.deploy.measure",
     "count_parameters": "autometa.deploy.measure",
     "count_nonzero_parameters": "autometa.deploy.measure",

@@ -62,3 +62,50 @@ def searched_run(tmp_path_factory):
                               env=env, cwd=folder, stdout=subprocess.PIPE, stderr=handle, text=True, timeout=600)
     assert done.returncode == 0, stderr.read_text()[-3000:]
     return folder / "runs" / "toy", stderr.read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def experience_store(tmp_path_factory):
+    """Searches record into a store of the test session's own, never the user's (subprocesses inherit it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUTOMETA_EXPERIENCE", str(tmp_path_factory.mktemp("experience") / "experience.db"))
+        yield
+
+
+# ------------------------------------------------------------------ PostgreSQL
+#: An admin URL of a running server; .ci/run starts one (.ci/postgres.sh) and exports it.
+POSTGRES_ENV = "AUTOMETA_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin():
+    """The test server's connection details. Without a server the tests skip locally and fail under CI=true,
+    so CI cannot go green by skipping them (see needs)."""
+    url = os.environ.get(POSTGRES_ENV)
+    needs(bool(url), f"{POSTGRES_ENV} not set (start a server: source .ci/postgres.sh && start_test_postgres)")
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(url)
+    conninfo = {"host": admin.host, "port": admin.port, "user": admin.username, "password": admin.password,
+                "dbname": admin.database or "postgres", "connect_timeout": 10}
+    with psycopg.connect(**conninfo, autocommit=True) as connection:
+        connection.execute("select 1")
+    return admin, conninfo
+
+
+@pytest.fixture
+def postgres_url(postgres_admin):
+    """``postgresql://user:password@host:port/<db>`` (as users write it) of a new database for this test only."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    admin, conninfo = postgres_admin
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(**conninfo, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield admin.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(**conninfo, autocommit=True) as connection:  # FORCE: despite open pool connections
+        connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

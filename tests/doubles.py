@@ -1,4 +1,4 @@
-"""Tiny test doubles shared by the trainer and search tests: data and a backbone in milliseconds."""
+"""Tiny test doubles shared by the tests: data and a backbone in milliseconds, a compression stage's context."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from pydantic import Field
 from torch import nn
 
 from autometa import Backbone, hookimpl
+from autometa.authoring import testing
 from autometa.components import PluginOptions
-from autometa.data import Dataset, ImageClasses, Preprocessing, SplitData
+from autometa.data import Dataset, EpisodeSampler, ImageClasses, Preprocessing, SplitData, fixed_episodes, load_data
+from autometa.deploy import CompressionContext, frozen_copy
+from autometa.learning import build_learner
+from autometa.plugins import default_host
+from autometa.recipe import DataSection, EpisodeShape, Strategy
 
 
 class NoiseBlobs(Dataset):
@@ -59,3 +64,29 @@ class DoublesPlugin:
     @hookimpl
     def register_backbones(self):
         return [FlatLinear]
+
+
+def tiny_patterns(cache_dir) -> SplitData:
+    """The test helpers' synthetic data set (16-pixel patterns), loaded into ``cache_dir``."""
+    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
+    try:
+        return load_data(DataSection(dataset="tiny_patterns"), default_host().registry, cache_dir=cache_dir)
+    finally:
+        default_host().unregister(testing.TESTING_PLUGIN)
+
+
+def untrained_predictor_and_context(
+    data: SplitData, strategy: Strategy, shape: EpisodeShape, val_episodes: int
+) -> tuple[nn.Module, CompressionContext]:
+    """``strategy``'s deployable predictor (seeded, untrained) and a compression context around it:
+    the predictor's frozen copy as teacher, fresh meta-train episodes of ``shape``, fixed validation ones."""
+    torch.manual_seed(0)
+    predictor = build_learner(strategy, data.preprocessing, default_host().registry).deployable_predictor().eval()
+    sampler = EpisodeSampler(data.train, shape, preprocessing=data.preprocessing, seed=0)
+    return predictor, CompressionContext(
+        teacher=frozen_copy(predictor),
+        sample_episode=lambda: sampler.sample(1).episode(0),
+        val_episodes=list(fixed_episodes(data.val, shape, val_episodes, seed=0, preprocessing=data.preprocessing)),
+        preprocessing=data.preprocessing,
+        registry=default_host().registry,
+    )

@@ -17,7 +17,7 @@ CORE = ROOT / "autometa"
 BUILTINS = ROOT / "plugins"
 
 #: Bottom to top, as docs/architecture.md draws them (read from there by the test below).
-LAYERS = ["errors", "components", "recipe", "data", "learning", "deploy", "plugins", "search", "authoring", "cli"]
+LAYERS = ["errors", "components", "recipe", "data", "learning", "deploy", "plugins", "experience", "search", "authoring", "cli"]
 #: The lazy public API and the deprecation finder import by name at run time, not as a layer.
 OUTSIDE_LAYERS = {"autometa", "autometa._moved", "autometa.__main__"}
 

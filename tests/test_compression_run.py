@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from autometa import hookimpl
 from autometa.authoring import testing
 from autometa.cli import app
 from autometa.plugins import default_host
@@ -43,6 +44,8 @@ def test_search_compresses_exports_and_documents_the_winner(tmp_path, testing_pl
     assert artifact["fresh_process"] and (artifacts / artifact["file"]).stat().st_size == artifact["size_bytes"]
     markdown = (artifacts / "model_card.md").read_text()
     assert "Load `predictor.pt2` in five lines" in markdown and "def load_image(path):" in markdown
+    assert "What the predictor does: embeds the support and query images" in markdown
+    assert "Episode sizes: S, Q and N dynamic." in markdown
 
     runner = CliRunner()
     evaluated = runner.invoke(
@@ -74,3 +77,39 @@ def test_evaluate_rejects_an_unknown_artifact_format(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(AutometaError, match=r"no exporter reads '\.bin' files.*\.pt2"):
         load_artifact(path, default_host().registry)
+
+
+class _LateFailure:
+    """A plugin whose exporter works in the pre-flight (its first call) and fails after the search."""
+
+    @hookimpl
+    def register_exporters(self):
+        from autometa_plugins.exporters.torch_export import TorchExport
+
+        class FailsLate(TorchExport):
+            name = "fails_late"
+            suffix = ".late.pt2"
+            calls = 0
+
+            def export(self, traced, path):
+                type(self).calls += 1
+                if type(self).calls > 1:
+                    raise RuntimeError("No space left on device\n(a second line torch would add)")
+                return super().export(traced, path)
+
+        return [FailsLate]
+
+
+def test_an_export_failing_after_the_search_is_one_line_and_keeps_the_results(tmp_path):
+    from autometa.errors import ExportError
+
+    default_host().register(_LateFailure(), "fails-late")
+    try:
+        with pytest.raises(ExportError) as caught:
+            testing.run_tiny_search(tmp_path, {"exporter": "fails_late"})
+    finally:
+        default_host().unregister("fails-late")
+    assert str(caught.value) == "fails_late: RuntimeError: No space left on device"
+    assert caught.value.exit_code == 1 and isinstance(caught.value.__cause__, RuntimeError)  # for --debug, the log
+    run = tmp_path / "runs" / "tiny"
+    assert (run / "report.md").is_file() and (run / "best" / "checkpoint.pt").is_file()

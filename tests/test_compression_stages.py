@@ -6,45 +6,21 @@ from __future__ import annotations
 
 import pytest
 import torch
+from doubles import tiny_patterns, untrained_predictor_and_context
 
-from autometa.authoring import testing
-from autometa.data import EpisodeSampler, fixed_episodes, load_data
-from autometa.deploy import (
-    STAGES,
-    CompressionContext,
-    compress,
-    count_flops,
-    count_nonzero_parameters,
-    count_parameters,
-    frozen_copy,
-)
+from autometa.deploy import STAGES, compress, count_flops, count_nonzero_parameters, count_parameters, frozen_copy
 from autometa.errors import RecipeError
-from autometa.learning import build_learner
 from autometa.plugins import default_host
-from autometa.recipe import CompressionSection, DataSection, EpisodeShape, Strategy
+from autometa.recipe import CompressionSection, EpisodeShape, Strategy
 
 SHAPE = EpisodeShape(ways=2, shots=1, queries=2)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    default_host().register(testing, testing.TESTING_PLUGIN, "autometa (testing)")
-    try:
-        data = load_data(DataSection(dataset="tiny_patterns"), default_host().registry, cache_dir=tmp_path_factory.mktemp("cache"))
-    finally:
-        default_host().unregister(testing.TESTING_PLUGIN)
+    data = tiny_patterns(tmp_path_factory.mktemp("cache"))
     strategy = Strategy(learner="protonet", backbone={"conv4": {"width": 16, "depth": 2}})
-    torch.manual_seed(0)
-    predictor = build_learner(strategy, data.preprocessing, default_host().registry).export_predictor().eval()
-    sampler = EpisodeSampler(data.train, SHAPE, preprocessing=data.preprocessing, seed=0)
-    context = CompressionContext(
-        teacher=frozen_copy(predictor),
-        sample_episode=lambda: sampler.sample(1).episode(0),
-        val_episodes=list(fixed_episodes(data.val, SHAPE, 3, seed=0, preprocessing=data.preprocessing)),
-        preprocessing=data.preprocessing,
-        registry=default_host().registry,
-    )
-    return predictor, context
+    return untrained_predictor_and_context(data, strategy, SHAPE, val_episodes=3)
 
 
 def run(kind: str, ref, setup):
@@ -152,3 +128,16 @@ def test_pipeline_scores_every_stage_in_order(setup):
     assert result.stages[1].parameters < result.stages[0].parameters
     assert all(0 <= s.accuracy.mean <= 100 and s.accuracy.episodes == 3 for s in result.stages)
     assert result.predictor(*context.example).shape == (4, 2)
+
+
+def test_the_latency_objective_times_a_real_looking_episode_the_same_every_time():
+    """An all-zero episode runs faster than real images; the cost objectives time seeded random pixels."""
+    from autometa.data import Preprocessing
+    from autometa.deploy import example_inputs
+
+    shape, pre = EpisodeShape(ways=3, shots=2, queries=4), Preprocessing(channels=1, image_size=8)
+    support, onehot, query = example_inputs(shape, pre)
+    assert support.shape == (6, 1, 8, 8) and query.shape == (12, 1, 8, 8) and onehot.sum(0).tolist() == [2, 2, 2]
+    assert support.std() > 0.2 and query.std() > 0.2
+    again = example_inputs(shape, pre)
+    assert torch.equal(support, again[0]) and torch.equal(query, again[2])

@@ -50,12 +50,9 @@ def exported(trained, tmp_path_factory):
     """Both formats exported and verified (export_and_verify raises ExportError on any mismatch)."""
     predictor, _, episodes = trained
     folder = tmp_path_factory.mktemp("artifacts")
-    results = {}
-    for fmt in ("torch_export", "onnx"):
-        exporter = default_host().registry.create("exporter", fmt)
-        path = folder / f"predictor{exporter.suffix}"
-        results[fmt] = exporter, path, export_and_verify(predictor, exporter, path, episodes)
-    return results
+    exporters = [default_host().registry.create("exporter", fmt) for fmt in ("torch_export", "onnx")]
+    reports = export_and_verify(predictor, exporters, folder, episodes)
+    return {e.name: (e, folder / f"predictor{e.suffix}", report) for e, report in zip(exporters, reports)}
 
 
 @pytest.mark.parametrize("fmt", ["torch_export", "onnx"])
@@ -78,7 +75,7 @@ def test_verification_rejects_a_file_that_does_not_match(trained, exported):
     exporter = default_host().registry.create("exporter", "torch_export")
     exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 1.0)  # a file that drifted
     with pytest.raises(ExportError, match="differ from the in-framework predictor"):
-        export_and_verify(predictor, exporter, path.with_name("drift.pt2"), episodes)
+        export_and_verify(predictor, [exporter], path.parent / "drift", episodes)
 
 
 def test_fresh_process_cannot_import_autometa():
@@ -92,8 +89,10 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
     give the same logits as the data layer's to_float path."""
     predictor, data, _ = trained
     exporter, path, _ = exported["torch_export"]
-    raw = data.test.images[:6]  # uint8 [6, 1, H, W]: two images of each of three classes
-    labels = data.test.labels[:6]
+    labels = data.test.labels
+    chosen = [i for c in labels.unique()[:3] for i in (labels == c).nonzero().flatten()[:2].tolist()]
+    raw = data.test.images[chosen]  # uint8 [6, 1, H, W]: two images of each of three classes
+    labels = data.test.labels[chosen]
     files = []
     for i, image in enumerate(raw):
         files.append(str(tmp_path / f"image{i}.png"))
@@ -115,3 +114,31 @@ def test_raw_png_files_through_documented_preprocessing(trained, exported, tmp_p
     ])
     got = run_in_fresh_process(code, (torch.zeros(1), onehot, torch.zeros(1)))
     np.testing.assert_allclose(got, expected.detach().numpy(), atol=1e-3, rtol=1e-4)
+
+
+class NearTie(torch.nn.Module):
+    """Logits that jump by ``jump`` when the support images' sum crosses ``threshold``: the
+    discontinuity a gradient learner's inner loop has where two max-pooled values nearly tie."""
+
+    def __init__(self, threshold: torch.Tensor, jump: float):
+        super().__init__()
+        self.register_buffer("threshold", threshold)
+        self.jump = jump
+
+    def forward(self, support_images, support_onehot, query_images):
+        side = (support_images.sum() > self.threshold).float()
+        return query_images.flatten(1).mean(1, keepdim=True) * support_onehot.sum(0) + self.jump * side
+
+
+def test_a_difference_within_the_predictors_own_jump_at_a_near_tie_passes_with_a_note(trained, tmp_path):
+    _, _, episodes = trained
+    episode = episodes[0]
+    predictor = NearTie(episode.support_x.float().sum(), jump=0.05)  # exactly at the tie: rounding picks the side
+    exporter = default_host().registry.create("exporter", "torch_export")
+    exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 0.05)  # a runtime on the other side of the tie
+    (report,) = export_and_verify(predictor, [exporter], tmp_path, [episode], fresh_process=False)
+    assert report.max_abs_diff == pytest.approx(0.05)
+    assert "1 verification episode(s)" in report.verification_note and "up to 0.05" in report.verification_note
+    exporter.load = lambda _: (lambda s, o, q: predictor(s, o, q) + 0.2)  # more than the predictor ever moves
+    with pytest.raises(ExportError, match="differ from the in-framework predictor by up to 0.2"):
+        export_and_verify(predictor, [exporter], tmp_path / "drift", [episode], fresh_process=False)

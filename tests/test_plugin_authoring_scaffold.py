@@ -82,6 +82,8 @@ def test_scaffold_installs_passes_its_own_tests_and_runs_by_name(kind, tmp_path,
     assert check_plugins(default_host(), name) == []
     ran = run_generated_tests(project / "tests" / f"test_{name.replace('-', '_')}.py", tmp_path)
     assert "test_plugin_runs_in_a_tiny_search" in ran and "test_plugin_passes_autometa_checks" in ran
+    if KINDS[kind].scaffold_test == "default":  # components that shape the predictor: export it to every format
+        assert "test_plugin_predictor_exports_with_every_installed_exporter" in ran
 
 
 def test_scaffold_refuses_bad_names_kinds_and_existing_folders(tmp_path):

@@ -12,7 +12,7 @@ from autometa import hookimpl
 from autometa.components import PluginOptions
 from autometa.errors import RecipeError
 from autometa.plugins import DISABLE_AUTOLOAD_ENV, default_host
-from autometa.recipe import FixedSuggester, RecipeLoader, Strategy, load_recipe, parse_recipe
+from autometa.recipe import BoundedLoader, FixedSuggester, Strategy, load_recipe, parse_recipe
 
 
 class _ToyOptions(PluginOptions):
@@ -115,7 +115,7 @@ def test_exponent_notation_is_a_number_even_without_a_decimal_point():
     """YAML 1.1 (PyYAML's default) reads 1e-4 as a string, which broke search ranges."""
     recipe = parse_recipe(GOOD.replace("[0.0001, 0.01]", "[1e-4, 1E-2]"), default_host().registry, "good.yaml")
     assert recipe.strategy["outer_lr"] == {"log_uniform": [0.0001, 0.01]}
-    values = yaml.load("a: -2.5E+3\nb: 1e5\nc: '1e-4'\nd: e5\ne: 7", Loader=RecipeLoader)
+    values = yaml.load("a: -2.5E+3\nb: 1e5\nc: '1e-4'\nd: e5\ne: 7", Loader=BoundedLoader)
     assert values == {"a": -2500.0, "b": 100000.0, "c": "1e-4", "d": "e5", "e": 7}
 
 

@@ -194,6 +194,14 @@ def test_a_report_reads_a_journal_storage_and_runs_from_before_learning_curves(s
     assert f"optuna-dashboard {journal}" in page and page.count('<td class=num>') > 7
 
 
+def test_the_report_never_shows_a_storage_password(searched_run):
+    from autometa.search.report_html import build_html_report
+
+    run_dir, _ = searched_run
+    page = build_html_report(run_dir, load_study(run_dir), "postgresql://autometa:s3cret@db.example:5432/studies")
+    assert "s3cret" not in page and "postgresql://autometa:***@db.example:5432/studies" in page
+
+
 def test_many_trials_are_drawn_as_cells_of_one_axes(searched_run):
     from autometa.search.report_html.run_data import load_run
     from autometa.search.report_html.trial_figures import SUBPLOT_LIMIT, curves_figure

@@ -1,28 +1,35 @@
-"""Helpers for plugin authors' own test suites: check a plugin, run it in a tiny search.
+"""Helpers for plugin authors' own test suites: check a plugin, export it, run it in a tiny search.
 
-A plugin's test suite typically holds two tests (``autometa plugins new``
+A plugin's test suite typically holds these tests (``autometa plugins new``
 generates them)::
 
-    from autometa.authoring.testing import assert_plugin_ok, run_tiny_search
+    from autometa.authoring.testing import assert_exports, assert_plugin_ok, run_tiny_search
 
     def test_plugin_passes_autometa_checks():
-        assert_plugin_ok("autometa-my-pruner")          # the distribution name
+        assert_plugin_ok("autometa-my-learner")          # the distribution name
+
+    def test_plugin_predictor_exports_with_every_installed_exporter(tmp_path):
+        assert_exports(tmp_path, {"learner": "my_learner"})
 
     def test_plugin_runs_in_a_search(tmp_path):
-        summary = run_tiny_search(tmp_path, {"pruner": "my_pruner"})
-        assert summary.artifacts is not None      # the pruned predictor was exported
+        summary = run_tiny_search(tmp_path, {"learner": "my_learner"})
+        assert summary.counts()["complete"] == 1
 
 :func:`run_tiny_search` puts each named component where its kind belongs in a
 recipe (``learner`` under ``strategy``, ``pruner`` under ``compression``, ...),
 fills the rest with built-ins and a seconds-long budget, and runs the real
 ``autometa search`` on it. Unless the components include a data set, it runs on
 :class:`TinyPatterns`, a synthetic data set small enough for a unit test.
+:func:`assert_exports` runs the search's export pre-flight on that recipe with
+every installed exporter: the strategy's predictor, untrained, is exported to
+each format and its logits verified.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,9 +40,13 @@ from pydantic import Field
 from autometa.authoring.check import check_plugins
 from autometa.components.component import PluginOptions
 from autometa.data.dataset import Dataset, ImageClasses, Preprocessing, SplitData
+from autometa.data.loading import load_data
+from autometa.deploy.preflight import preflight
+from autometa.errors import AutometaError
 from autometa.plugins.hookspecs import hookimpl
-from autometa.plugins.host import default_host
+from autometa.plugins.host import PluginHost, default_host
 from autometa.plugins.kinds import KINDS, place
+from autometa.recipe.schema import Recipe
 from autometa.search.run import run_search
 from autometa.search.summary import SearchSummary
 
@@ -111,12 +122,14 @@ def tiny_recipe(components: Mapping[str, Any] = {}, *, name: str = "tiny", trial
     return recipe
 
 
-def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, trials: int = 1) -> SearchSummary:
+def run_tiny_search(
+    directory: Path, components: Mapping[str, Any] = {}, *, trials: int = 1, export: Sequence[str] = (),
+) -> SearchSummary:
     """Write :func:`tiny_recipe` to ``directory`` and run ``autometa search`` on it, with the
     plugins the ``autometa`` command sees (your installed plugin among them).
 
-    Returns the
-    :class:`autometa.search.SearchSummary`; the run directory is
+    ``export`` adds exporters to ``export.formats`` (e.g. :func:`installed_exporters`).
+    Returns the :class:`autometa.search.SearchSummary`; the run directory is
     ``directory/runs/tiny`` (with ``artifacts/`` when a compression stage or exporter
     ran). Fails with each trial's reason and log file if a trial did not complete.
     """
@@ -125,14 +138,13 @@ def run_tiny_search(directory: Path, components: Mapping[str, Any] = {}, *, tria
     recipe = tiny_recipe(components, trials=trials)
     recipe["output_dir"] = str(directory / "runs")
     recipe["data"]["cache_dir"] = str(directory / "cache")
+    formats = recipe.setdefault("export", {}).setdefault("formats", [])
+    formats += [name for name in export if name not in formats]
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "tiny.yaml"
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
-    plugins.register(sys.modules[__name__], TESTING_PLUGIN, "autometa (testing)")
-    try:
+    with _testing_data(plugins):
         summary = run_search(path, plugins, storage=None, workers=1, quiet=True, as_json=False)
-    finally:
-        plugins.unregister(TESTING_PLUGIN)
     failed = [t for t in summary.trials if t.state != "complete"]
     if failed:
         raise AssertionError("\n".join(
@@ -147,3 +159,38 @@ def assert_plugin_ok(name: str) -> None:
     problems = check_plugins(default_host(), name)
     if problems:
         raise AssertionError("autometa plugins check found:\n" + "\n".join(map(str, problems)))
+
+
+def installed_exporters() -> list[str]:
+    """The names of every exporter the ``autometa`` command sees (``torch_export``, ``onnx``, yours...)."""
+    return default_host().registry.names("exporter")
+
+
+def assert_exports(directory: Path, components: Mapping[str, Any] = {}) -> None:
+    """Fail, with the pre-flight's one-line reason, unless the predictor of :func:`tiny_recipe`'s strategy
+    (untrained) exports with every installed exporter and each file's logits match it.
+
+    What the search's export pre-flight does before training, for every format at
+    once: a component that puts an operation a format lacks into the predictor (a
+    linear solve, ``cdist``, a layer whose gradient has no forward-op rewrite) is
+    named here, not after a search.
+    """
+    plugins = default_host()
+    recipe = Recipe.model_validate({**tiny_recipe(components), "export": {"formats": installed_exporters()}})
+    recipe.data.cache_dir = Path(directory) / "cache"
+    with _testing_data(plugins):
+        data = load_data(recipe.data, plugins.registry)
+        try:
+            preflight(recipe, data.preprocessing, plugins.registry)
+        except AutometaError as exc:
+            raise AssertionError(str(exc)) from exc
+
+
+@contextmanager
+def _testing_data(plugins: PluginHost) -> Iterator[None]:
+    """:class:`TinyPatterns` registered while the block runs."""
+    plugins.register(sys.modules[__name__], TESTING_PLUGIN, "autometa (testing)")
+    try:
+        yield
+    finally:
+        plugins.unregister(TESTING_PLUGIN)

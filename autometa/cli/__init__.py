@@ -4,7 +4,7 @@ Heavy libraries (torch, optuna) are imported inside the commands that need them,
 so ``autometa --help`` answers instantly.
 """
 
-from autometa.cli import plugins, recipe, report, runs  # noqa: F401  (registers the commands)
+from autometa.cli import experience, plugins, recipe, report, runs  # noqa: F401  (registers the commands)
 from autometa.cli.app import app, main
 
 __all__ = ["app", "main"]

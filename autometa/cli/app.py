@@ -1,7 +1,9 @@
 """The ``autometa`` application: its command groups, global options, and how errors end a command.
 
-Every :class:`~autometa.errors.AutometaError` is printed as one line and exits
-with its code (2 for usage errors); ``--debug`` shows the traceback instead.
+Every :class:`~autometa.errors.AutometaError`, and every ``OSError`` (a file that
+cannot be read or written, a full disk), is printed as one line and exits with
+its code (2 for usage errors, 1 for a run that failed); anything unforeseen is
+one line with exit code 1 too. ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from autometa import __version__
-from autometa.errors import AutometaError
+from autometa.errors import AutometaError, file_system_error, first_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -72,11 +74,12 @@ def main() -> None:
     """Console entry point: runs the app, turning user errors into one line and exit code."""
     try:
         app(standalone_mode=False)
-    except AutometaError as exc:
+    except (AutometaError, OSError) as exc:
         if _state["debug"]:
             raise
-        _error_line(str(exc))
-        sys.exit(exc.exit_code)
+        error = exc if isinstance(exc, AutometaError) else file_system_error(exc)
+        _error_line(str(error))
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         _error_line("interrupted")
         sys.exit(130)
@@ -93,7 +96,11 @@ def main() -> None:
             if message:  # empty when a group without a command just printed its help
                 _error_line(f"{message.rstrip('.')}; see 'autometa --help'")
             sys.exit(exc.exit_code)
-        raise
+        if _state["debug"]:
+            raise
+        # not foreseen: still one line (a search also logs the traceback in its run's search.log)
+        _error_line(f"unexpected {type(exc).__name__}: {first_line(exc)}; rerun with --debug for the traceback")
+        sys.exit(1)
 
 
 def _error_line(message: str) -> None:

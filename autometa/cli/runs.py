@@ -20,7 +20,11 @@ def search(
     file: Annotated[Path, typer.Argument(help="Recipe YAML file with a search space under 'strategy'.")],
     storage: Annotated[
         Optional[str],
-        typer.Option("--storage", help="Optuna storage: a database URL or a journal file (default: the run directory's)."),
+        typer.Option(
+            "--storage", envvar="AUTOMETA_STORAGE", show_envvar=True,
+            help="Optuna storage: a database URL or a journal file (default: the run directory's); "
+            "the variable keeps a password off the command line.",
+        ),
     ] = None,
     workers: Annotated[
         Optional[int], typer.Option("--workers", min=1, help="Local worker processes (default: search.workers).")
@@ -30,8 +34,11 @@ def search(
 ) -> None:
     """Search meta-learning strategies with Optuna; rerunning the command resumes the study."""
     from autometa.errors import SearchFailed
+    from autometa.search.parent_watch import interrupt_on_sigterm
     from autometa.search.run import run_search
     from autometa.search.view import render_summary
+
+    interrupt_on_sigterm()  # a scheduler's stop (SLURM, Kubernetes) ends the search like Ctrl-C
 
     summary = run_search(file, plugin_host(), storage=storage, workers=workers, quiet=quiet, as_json=as_json)
     if as_json:

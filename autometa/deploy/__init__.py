@@ -1,12 +1,12 @@
-"""Deployment: the predictor's costs, the exporter contract, verification, compression and the model card."""
+"""Deployment: the predictor's costs, tracing, the exporter contract, verification, compression and the model card."""
 
 from autometa.deploy.exporter import (
     Exporter,
     ExporterOptions,
+    describe_predictor,
     exporter_for,
     load_artifact,
     predict_episode,
-    predictor_dynamic_shapes,
 )
 from autometa.deploy.measure import (
     LATENCY_RUNS,
@@ -53,16 +53,17 @@ from autometa.deploy.stages import (
     prune_in_steps,
     query_cross_entropy,
 )
+from autometa.deploy.tracing import INPUT_NAMES, TracedPredictor, trace_predictor
 from autometa.deploy.verify import ExportReport, export_and_verify, run_in_fresh_process
 from autometa.errors import ExportError
 
 __all__ = [
     "Exporter",
     "ExporterOptions",
+    "describe_predictor",
     "exporter_for",
     "load_artifact",
     "predict_episode",
-    "predictor_dynamic_shapes",
     "LATENCY_RUNS",
     "LATENCY_WARMUP",
     "Latency",
@@ -100,6 +101,9 @@ __all__ = [
     "head_needs_feature_size",
     "prune_in_steps",
     "query_cross_entropy",
+    "INPUT_NAMES",
+    "TracedPredictor",
+    "trace_predictor",
     "ExportReport",
     "export_and_verify",
     "run_in_fresh_process",

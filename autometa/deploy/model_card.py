@@ -52,6 +52,7 @@ class ModelCard:
 
     name: str
     strategy: dict[str, Any]
+    predictor: str  # what the shipped predictor does with an episode
     dataset: Any
     episode_shape: dict[str, int]
     preprocessing: dict[str, Any]
@@ -82,6 +83,8 @@ class ModelCard:
             "```yaml",
             _yaml(self.strategy).rstrip(),
             "```",
+            "",
+            f"What the predictor does: {self.predictor}.",
             "",
             *(["Refit: chosen on meta-val, then trained again on meta-train + meta-val (`export.refit`).", ""]
               if self.refit else []),
@@ -123,8 +126,12 @@ class ModelCard:
                 "",
                 f"## Load `{artifact.file}` in five lines ({artifact.format}, {artifact.size_bytes / 1024:.1f} KiB)",
                 "",
-                f"Verified: {artifact.tolerance} (max seen {artifact.max_abs_diff:.2g}), and run in a fresh "
-                "Python process without autometa.",
+                f"Episode sizes: {artifact.dynamic_sizes}"
+                + "".join(f"; {note}" for note in artifact.notes) + ".",
+                "",
+                f"Verified: {artifact.tolerance} (max seen {artifact.max_abs_diff:.2g}"
+                + (f"; {artifact.verification_note}" if artifact.verification_note else "")
+                + "), and run in a fresh Python process without autometa.",
                 "",
                 "```python",
                 artifact.loader_code,

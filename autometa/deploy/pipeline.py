@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from autometa.components.registry import Registry
 from autometa.data.episodes import Episode, EpisodeSampler
 from autometa.data.loading import at_size, load_data
-from autometa.deploy.exporter import load_artifact, predict_episode
+from autometa.deploy.exporter import describe_predictor, load_artifact, predict_episode
 from autometa.deploy.measure import LATENCY_RUNS, measure_latencies
 from autometa.deploy.model_card import (
     Accuracy,
@@ -31,7 +32,7 @@ from autometa.deploy.model_card import (
 )
 from autometa.deploy.stages import STAGES, CompressionContext, StageOutput, frozen_copy
 from autometa.deploy.verify import ExportReport, export_and_verify
-from autometa.errors import AutometaError
+from autometa.errors import ArtifactError, AutometaError, first_line
 from autometa.learning.checkpoint import load_checkpoint
 from autometa.learning.evaluation import EvalResult, evaluate, evaluate_predictor, split_episodes
 from autometa.recipe.loading import load_recipe
@@ -63,13 +64,16 @@ def compress(
     registry = context.registry
     example = test_episodes[0].predictor_inputs()
     current = predictor.eval()
+    chosen = [
+        (stage, method, ref, registry.create(stage, ref)) for stage, method in STAGES.items()
+        if section is not None and (ref := getattr(section, stage, None)) is not None
+    ]
+    for _, _, _, plugin in chosen:  # refuse up front, not after another stage's minutes
+        plugin.check(current)
     # (stage, plugin, predictor, output) per stage; latencies are measured together at the end.
     rows: list[tuple[str, str, nn.Module, StageOutput]] = [("original", "-", current, StageOutput(current))]
-    for stage, method in STAGES.items():
-        ref = getattr(section, stage, None) if section is not None else None
-        if ref is None:
-            continue
-        output: StageOutput = getattr(registry.create(stage, ref), method)(current, context)
+    for stage, method, ref, plugin in chosen:
+        output: StageOutput = getattr(plugin, method)(current, context)
         rows.append((stage, ref.name, output.predictor.eval(), output))
         if output.kept:
             current = output.predictor.eval()
@@ -135,18 +139,12 @@ def compress_run(
     )
     test_episodes = split_episodes(recipe, data, "test")
     result = compress(predictor, recipe.compression, context, test_episodes, latency_runs=latency_runs)
-    reports = [
-        export_and_verify(
-            result.predictor,
-            registry.create("exporter", ref),
-            artifacts / f"predictor{registry.get('exporter', ref.name).cls.suffix}",
-            list(test_episodes[:3]),
-        )
-        for ref in recipe.export.formats
-    ]
+    exporters = [registry.create("exporter", ref) for ref in recipe.export.formats]
+    reports = export_and_verify(result.predictor, exporters, artifacts, test_episodes[:3]) if exporters else []
     ModelCard(
         name=recipe.name,
         strategy=checkpoint.strategy.model_dump(mode="json"),
+        predictor=describe_predictor(result.predictor),
         dataset=recipe.data.dataset.to_data(),
         episode_shape=recipe.evaluation.shape.model_dump(),
         preprocessing=preprocessing_dict(data.preprocessing),
@@ -183,11 +181,7 @@ def export_checkpoint(
     data = at_size(load_data(recipe.data, registry), checkpoint.preprocessing.image_size)
     episodes = list(split_episodes(recipe, data, "test")[:verify_episodes])
     predictor = checkpoint.learner.deployable_predictor().eval()
-    reports = []
-    for name in formats:
-        exporter = registry.create("exporter", name)
-        reports.append(export_and_verify(predictor, exporter, out_dir / f"predictor{exporter.suffix}", episodes))
-    return reports
+    return export_and_verify(predictor, [registry.create("exporter", name) for name in formats], out_dir, episodes)
 
 
 def evaluate_artifact(
@@ -208,7 +202,17 @@ def evaluate_artifact(
             update={"evaluation": recipe.evaluation.model_copy(update={"test_episodes": episodes})}
         )
     data = at_size(load_data(recipe.data, registry), card_image_size(Path(artifact).parent))
-    return evaluate(lambda episode: predict_episode(predictor, episode), split_episodes(recipe, data, "test"))
+
+    def predict(episode: Episode) -> torch.Tensor:
+        try:
+            return predict_episode(predictor, episode)
+        except Exception as exc:  # a file that loads but does not run (damaged, or made for other images)
+            raise ArtifactError(
+                f"{artifact}: the predictor fails on the episodes of {recipe_path} ({first_line(exc)}); "
+                "pass a predictor exported for this data set's images"
+            ) from exc
+
+    return evaluate(predict, split_episodes(recipe, data, "test"))
 
 
 def card_image_size(folder: Path) -> int | None:

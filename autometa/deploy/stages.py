@@ -54,36 +54,36 @@ class StageOutput:
     kept: bool = True
 
 
-class Pruner(Component):
-    """Base of pruner plugins: returns a pruned copy of the predictor."""
-
+class CompressionStage(Component):
+    """What every stage shares: built as ``cls(options)``; ``check`` refuses up front what it cannot compress."""
 
     def __init__(self, options):
         self.options = options
+
+    def check(self, predictor: nn.Module) -> None:
+        """Raise a one-line :class:`~autometa.errors.RecipeError` (naming the fix) if this stage cannot
+        compress ``predictor`` correctly; default: it can. Seconds at most: the search's pre-flight
+        calls it on every learner its space can choose, before any training."""
+
+
+class Pruner(CompressionStage):
+    """Base of pruner plugins: returns a pruned copy of the predictor."""
 
     @abstractmethod
     def prune(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
         """Prune a copy of ``predictor`` (never the argument itself)."""
 
 
-class Distiller(Component):
+class Distiller(CompressionStage):
     """Base of distiller plugins: trains a student predictor to imitate ``context.teacher``."""
-
-
-    def __init__(self, options):
-        self.options = options
 
     @abstractmethod
     def distill(self, student: nn.Module, context: CompressionContext) -> StageOutput:
         """Train a copy of ``student`` (or a new, smaller one) on episodes."""
 
 
-class Quantizer(Component):
+class Quantizer(CompressionStage):
     """Base of quantizer plugins: post-training quantization of the predictor."""
-
-
-    def __init__(self, options):
-        self.options = options
 
     @abstractmethod
     def quantize(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
@@ -106,9 +106,11 @@ def fit_on_episodes(
     steps: int,
     lr: float,
     extra_parameters: Sequence[nn.Parameter] = (),
+    after_step: Callable[[], None] = lambda: None,
 ) -> None:
     """Adam on all of ``model``'s parameters (and ``extra_parameters``) over ``steps`` fresh
-    meta-train episodes of ``loss(episode)``.
+    meta-train episodes of ``loss(episode)``; ``after_step()`` after each update (e.g. to re-apply
+    pruning masks).
 
     Batch-norm statistics are left as meta-training set them (the model stays in
     eval mode), so short fine-tuning cannot drift them on a handful of episodes.
@@ -120,6 +122,7 @@ def fit_on_episodes(
         optimizer.zero_grad(set_to_none=True)
         loss(context.sample_episode()).backward()
         optimizer.step()
+        after_step()
 
 
 def prune_in_steps(
@@ -130,16 +133,18 @@ def prune_in_steps(
     iterations: int,
     finetune_steps: int,
     lr: float,
+    after_step: Callable[[], None] = lambda: None,
 ) -> None:
     """The prune-then-fine-tune loop pruners share: ``prune_step(i)`` for ``i`` in ``1..iterations``,
-    each followed by ``finetune_steps`` meta-train episodes of query cross-entropy (Adam at ``lr``)."""
+    each followed by ``finetune_steps`` meta-train episodes of query cross-entropy (Adam at ``lr``,
+    ``after_step()`` after each update)."""
     for step in range(1, iterations + 1):
         prune_step(step)
         predictor.zero_grad(set_to_none=True)
         if finetune_steps:
             fit_on_episodes(
                 predictor, context, lambda episode: query_cross_entropy(predictor, episode),
-                steps=finetune_steps, lr=lr,
+                steps=finetune_steps, lr=lr, after_step=after_step,
             )
 
 

@@ -19,7 +19,7 @@ import torch
 
 from autometa.components.registry import Registry
 from autometa.data.dataset import Preprocessing
-from autometa.errors import TrainingError
+from autometa.errors import ArtifactError, TrainingError, first_line
 from autometa.learning.learner import MetaLearner, build_learner
 from autometa.recipe.schema import Recipe, Strategy
 
@@ -47,13 +47,17 @@ def write_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The payload saved at ``path``; a :class:`TrainingError` naming the file if it is not a checkpoint."""
+    """The payload saved at ``path``; an :class:`ArtifactError` naming the file if it is not a checkpoint."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise TrainingError(f"{path}: not a readable autometa checkpoint ({exc}); re-run training") from None
+    except OSError:
+        raise
+    except Exception as exc:  # torch's message suggests weights_only=False: wrong advice for a damaged file
+        raise ArtifactError(
+            f"{path}: not a readable autometa checkpoint ({type(exc).__name__}); re-run training or pass another file"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path}: not an autometa checkpoint (format {CHECKPOINT_FORMAT}); re-run training")
+        raise ArtifactError(f"{path}: not an autometa checkpoint (format {CHECKPOINT_FORMAT}); re-run training")
     return payload
 
 
@@ -63,15 +67,22 @@ def load_checkpoint(path: Path, registry: Registry, *, device: str | torch.devic
     if not path.is_file():
         raise TrainingError(f"{path}: checkpoint not found; train first ('autometa train' or 'autometa search')")
     payload = read_checkpoint(path)
-    strategy = Strategy.model_validate(payload["strategy"])
-    recipe = Recipe.model_validate(payload["recipe"])
-    fields = dict(payload["preprocessing"])
-    fields["value_range"] = tuple(fields["value_range"])
-    preprocessing = Preprocessing(**fields)
-    learner = build_learner(strategy, preprocessing, registry)
-    learner.load_state_dict(payload["learner"])
+    try:
+        strategy = Strategy.model_validate(payload["strategy"])
+        recipe = Recipe.model_validate(payload["recipe"])
+        fields = dict(payload["preprocessing"])
+        fields["value_range"] = tuple(fields["value_range"])
+        preprocessing = Preprocessing(**fields)
+        learner = build_learner(strategy, preprocessing, registry)
+        learner.load_state_dict(payload["learner"])
+        step = int(payload["step"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise ArtifactError(
+            f"{path}: a damaged or incompatible autometa checkpoint ({type(exc).__name__}: {first_line(exc)}); "
+            "re-run training or pass another file"
+        ) from exc
     learner.to(device).eval()
-    return Checkpoint(learner, strategy, recipe, preprocessing, payload["step"])
+    return Checkpoint(learner, strategy, recipe, preprocessing, step)
 
 
 def rng_state() -> dict[str, Any]:

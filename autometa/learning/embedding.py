@@ -35,6 +35,9 @@ class EmbeddingPredictor(nn.Module):
         self.backbone = backbone
         self.head = head
 
+    def describe(self) -> str:
+        return "embeds the support and query images with the backbone and scores the queries with the head"
+
     def forward(self, support_images: Tensor, support_onehot: Tensor, query_images: Tensor) -> Tensor:
         return self.head(self.backbone(support_images), support_onehot, self.backbone(query_images))
 

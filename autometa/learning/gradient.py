@@ -32,7 +32,7 @@ from autometa.components.component import PluginOptions, component_type
 from autometa.components.registry import Registry
 from autometa.data.episodes import Episode, TaskBatch
 from autometa.errors import RecipeError
-from autometa.learning.head_predictor import HeadAdaptationPredictor
+from autometa.learning.adaptation_predictor import AdaptationPredictor
 from autometa.learning.inner_loop import Params, inner_loop
 from autometa.learning.learner import MetaLearner, StepOutput
 from autometa.learning.regularizer import Regularizer
@@ -278,21 +278,8 @@ class GradientLearner(MetaLearner):
             return query_logits(episode.query_x)
 
     def export_predictor(self) -> nn.Module:
-        backbone = copy.deepcopy(self.backbone)
-        if self.step_norms is not None:
-            self.step_norms.load_into(backbone, step=0)
-        backbone.eval()
-        steps = self.options.inner_steps
-        features = self.backbone.out_features
-        weight_sizes = torch.stack([
-            self.inner_optimizer.export_step_size("head.weight", s).detach().float().expand(1, features)
-            for s in range(steps)
-        ])
-        bias_sizes = torch.stack([
-            self.inner_optimizer.export_step_size("head.bias", s).detach().float().reshape(-1)[:1] for s in range(steps)
-        ])
-        head = None if self.head is None else (self.head.weight.detach().clone(), self.head.bias.detach().clone())
-        return HeadAdaptationPredictor(backbone, weight_sizes, bias_sizes, head)
+        """An :class:`AdaptationPredictor`: a frozen copy of this learner running its own ``adapt``."""
+        return AdaptationPredictor(self)
 
 
 def use_batch_statistics(module: nn.Module) -> None:
@@ -368,9 +355,3 @@ class PerStepBatchNorm(nn.Module):
             for name, layer in zip(self.layer_names, layers)
             for tensor, value in [*layer.named_parameters(), *layer.named_buffers()]
         }
-
-    def load_into(self, backbone: nn.Module, step: int) -> None:
-        """Copy set ``step`` into ``backbone``'s own batch-norm layers (for export)."""
-        modules = dict(backbone.named_modules())
-        for name, layer in zip(self.layer_names, self.sets[step]):
-            modules[name].load_state_dict(layer.state_dict())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -33,9 +33,13 @@ class InnerOptimizer(Component, nn.Module):
     (``head.weight [1, D]``, ``head.bias [1]``) because the number of ways varies
     between episodes. Its own ``nn.Parameter``\\ s are meta-learned by the outer
     optimizer. ``step`` must be differentiable (second-order learners backpropagate
-    through it).
+    through it). A rule whose meta-learned tensors are shaped like the adapted
+    weights says so in ``state_per_weight`` (e.g. ``"a learning rate per weight"``):
+    the weights' shapes then cannot change after meta-training (a structured
+    pruner refuses such a predictor).
     """
 
+    state_per_weight: ClassVar[str] = ""
 
     def __init__(self, options, params: dict[str, torch.Tensor], steps: int, lr: float):
         nn.Module.__init__(self)
@@ -52,17 +56,6 @@ class InnerOptimizer(Component, nn.Module):
         self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], step: int, state: Any
     ) -> tuple[dict[str, torch.Tensor], Any]:
         """Return the updated parameters and state after inner step number ``step``."""
-
-    def export_step_size(self, name: str, step: int) -> torch.Tensor:
-        """The step size of a plain gradient step on parameter ``name`` at ``step``.
-
-        Exported predictors adapt the head with ``param - size * grad`` (no
-        autograd, no optimizer state), so a rule that is exactly a scaled gradient
-        step overrides this with its (detached) size, broadcastable to the
-        parameter. Default: the learner's ``inner_lr``, an approximation for rules
-        that are not scaled gradient steps.
-        """
-        return torch.tensor(float(self.lr))
 
 
 def inner_loop(

@@ -131,8 +131,10 @@ def register_exporters() -> list[type]:
     """Export formats for the deployable few-shot predictor (``.pt2``, ONNX, ...).
 
     Each class subclasses :class:`autometa.Exporter`; it is built as
-    ``cls(options)``, writes a file that loads without autometa, and can load it
-    back for verification.
+    ``cls(options)``, writes the traced predictor (one ``torch.export`` program of
+    forward ops, shared by every format) to a file that loads without autometa,
+    can refuse up front what its format cannot express (``check``), and can load
+    the file back for verification.
     """
 
 

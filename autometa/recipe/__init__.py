@@ -1,7 +1,8 @@
 """The recipe: one YAML file that fully determines a run, its schema, search-space syntax and loading."""
 
+from autometa.recipe.bounded_yaml import BoundedLoader, load_yaml_file
 from autometa.recipe.json_schema import recipe_json_schema
-from autometa.recipe.loading import RecipeLoader, dump_recipe, load_recipe, parse_recipe
+from autometa.recipe.loading import dump_recipe, load_recipe, parse_recipe
 from autometa.recipe.schema import (
     CompressionSection,
     DataSection,
@@ -19,8 +20,9 @@ from autometa.recipe.schema import (
 from autometa.recipe.space import FixedSuggester, Suggester, candidates, contains_search, node_kind, resolve
 
 __all__ = [
+    "BoundedLoader",
+    "load_yaml_file",
     "recipe_json_schema",
-    "RecipeLoader",
     "dump_recipe",
     "load_recipe",
     "parse_recipe",

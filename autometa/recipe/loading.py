@@ -1,15 +1,16 @@
 """Reading a recipe file: YAML in, a validated :class:`Recipe` out, or one ``file:line`` error.
 
-Loading is two passes. First the structure is checked by the pydantic models of
-:mod:`autometa.recipe.schema`. Then :func:`~autometa.recipe.checking.check_tree`
-validates every component's options against its plugin. Every error becomes one
+The YAML is read by :mod:`autometa.recipe.bounded_yaml` (bounded size, depth and
+node count, no aliases, strict UTF-8). Loading is then two passes. First the
+structure is checked by the pydantic models of :mod:`autometa.recipe.schema`.
+Then :func:`~autometa.recipe.checking.check_tree` validates every component's
+options against its plugin. Every error becomes one
 :class:`~autometa.errors.RecipeError` line: ``file:line: dotted.path: problem``,
 with a "did you mean" for misspelt keys and names.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
@@ -17,19 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from autometa.components.registry import Registry
 from autometa.errors import RecipeError
+from autometa.recipe.bounded_yaml import parse_yaml, read_yaml_text
 from autometa.recipe.checking import TreeError, check_stages, check_tree, join, model_class, unknown_key
 from autometa.recipe.schema import Recipe, Strategy
-
-
-class RecipeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading ``1e-3`` as a number (YAML 1.2) instead of a string (YAML 1.1)."""
-
-
-RecipeLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
 
 
 def load_recipe(path: str | Path, registry: Registry) -> Recipe:
@@ -37,20 +28,13 @@ def load_recipe(path: str | Path, registry: Registry) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: recipe file not found; check the path")
-    text = path.read_text(encoding="utf-8")
-    return parse_recipe(text, registry, str(path))
+    return parse_recipe(read_yaml_text(path), registry, str(path))
 
 
 def parse_recipe(text: str, registry: Registry, filename: str = "<recipe>") -> Recipe:
     """Parse and validate recipe text; errors name ``filename`` and the line."""
-    try:
-        data = yaml.load(text, Loader=RecipeLoader)
-        lines = _line_numbers(yaml.compose(text, Loader=RecipeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{filename}:{mark.line + 1}" if mark else filename
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"{where}: invalid YAML: {problem}") from None
+    data, node = parse_yaml(text, filename)
+    lines = _line_numbers(node)
     if data is None:
         raise RecipeError(f"{filename}: the recipe is empty; start from recipes/quickstart.yaml")
     if not isinstance(data, dict):

@@ -9,14 +9,15 @@ is the search space, and :meth:`Recipe.strategy_for` resolves it into a concrete
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from autometa.components.component import PluginOptions, component_type
 from autometa.errors import RecipeError
-from autometa.recipe.space import Suggester, contains_search, resolve
+from autometa.recipe.space import Suggester, contains_search, covering_values, resolve
 
 
 class Section(PluginOptions):
@@ -133,7 +134,7 @@ class SearchSection(Section):
 
     trials: int = Field(20, ge=1, description="trials to finish (complete, pruned or failed); a rerun resumes up to this")
     timeout_minutes: float | None = Field(None, gt=0, description="search budget per run: no trial starts after it, a running trial stops")
-    workers: int = Field(1, ge=1, description="local worker processes sharing one journal storage (--workers overrides)")
+    workers: int = Field(1, ge=1, description="local worker processes sharing the run's storage (--workers overrides)")
     sampler: Literal["auto", "tpe", "random", "nsga2"] = Field(
         "auto", description="auto: TPE (seeded) for one objective, NSGA-II for several"
     )
@@ -147,6 +148,23 @@ class SearchSection(Section):
     wilcoxon_p_threshold: float = Field(
         0.1, gt=0, lt=1, description="p-value under which a trial is judged worse than the best one"
     )
+    heartbeat_seconds: int = Field(
+        10, ge=1, description="database storage: a running trial records a heartbeat this often"
+    )
+    grace_seconds: int = Field(
+        60, ge=2, description="a trial without a heartbeat for this long is failed and retried by another worker"
+    )
+    warm_start: Literal["auto"] | list[str] | None = Field(
+        None,
+        description="start from earlier searches: 'auto' (the nearest recorded ones by data meta-features and "
+        "evaluation shape) or a list of run directories / recorded search names; none: a cold start",
+    )
+    warm_start_trials: int = Field(
+        3, ge=1, description="transferred strategies queued first (each re-trained and scored on this study's episodes)"
+    )
+    record_experience: bool = Field(
+        True, description="record this search in the experience store when trials finish (for later warm starts)"
+    )
     objectives: list[Literal["accuracy", "params", "flops", "latency"]] = Field(
         default_factory=lambda: ["accuracy"],
         min_length=1,
@@ -155,6 +173,19 @@ class SearchSection(Section):
     observers: list[component_type("observer")] = Field(
         default_factory=list, description="observer plugins that report the search elsewhere, e.g. [mlflow]"
     )
+
+    @field_validator("warm_start")
+    @classmethod
+    def _names_searches(cls, value: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(value, list) and (not value or not all(name.strip() for name in value)):
+            raise ValueError("list run directories or recorded search names, e.g. [runs/omniglot], or write auto")
+        return value
+
+    @model_validator(mode="after")
+    def _grace_after_heartbeat(self) -> SearchSection:
+        if self.grace_seconds <= self.heartbeat_seconds:
+            raise ValueError("grace_seconds must exceed heartbeat_seconds (a live trial would be failed)")
+        return self
 
     @field_validator("objectives")
     @classmethod
@@ -181,10 +212,16 @@ class ExportSection(Section):
     )
 
 
+#: A run name is one folder under ``output_dir``: it can neither climb out of it nor be empty.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class Recipe(Section):
     """The whole run."""
 
-    name: str = Field(description="run name: the run directory is <output_dir>/<name>")
+    name: str = Field(
+        description="run name: the run directory is <output_dir>/<name> (letters, digits, '.', '_', '-')"
+    )
     seed: int = Field(0, description="seeds episodes, initialisation and the sampler: same seed, same run")
     output_dir: Path = Field(Path("runs"), description="parent of the run directory")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: CUDA, then MPS, then CPU")
@@ -196,9 +233,23 @@ class Recipe(Section):
     compression: CompressionSection | None = None
     export: ExportSection = Field(default_factory=ExportSection)
 
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, value: str) -> str:
+        if not RUN_NAME.fullmatch(value):
+            raise ValueError(
+                "a run name is one folder name: letters, digits, '.', '_' and '-', "
+                "starting with a letter or digit, at most 100 characters"
+            )
+        return value
+
     def strategy_for(self, suggester: Suggester) -> Strategy:
         """Resolve the search space into one concrete strategy."""
         return Strategy.model_validate(resolve(self.strategy, suggester))
+
+    def covering_strategies(self) -> list[Strategy]:
+        """A few strategies that together take every option of every choice in the space (not the product)."""
+        return [Strategy.model_validate(value) for value in covering_values(self.strategy)]
 
     def fixed_strategy(self) -> Strategy:
         """The strategy of a recipe without search nodes (``autometa train``)."""

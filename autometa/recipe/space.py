@@ -16,7 +16,9 @@ Any value under a recipe's ``strategy`` may be replaced by a *search node*::
 of the nodes (``learner``, ``learner.maml.inner_lr``), so conditional parameters
 get their own names. :func:`candidates` lists the concrete values a node can take
 (choices, or the two bounds of a range) so a space can be validated before any
-trial runs.
+trial runs, :func:`parameters` lists every parameter a space can ask for, in
+every branch, and :func:`covering_values` a few concrete values that together take
+every option of every choice (what the export pre-flight builds).
 """
 
 from __future__ import annotations
@@ -143,13 +145,42 @@ def resolve(value: Any, suggester: Suggester, path: str = "") -> Any:
     return value
 
 
-def _suggest_choice(suggester: Suggester, path: str, choices: list[Any]) -> Any:
-    """A categorical choice; lists and mappings (``augment: {choice: [[], [affine]]}``) are offered
-    as their JSON text, since Optuna stores only plain values, and decoded back."""
+def parameters(value: Any, path: str = "") -> dict[str, dict[str, Any]]:
+    """Every search node in ``value``, in every branch of every choice, by parameter name.
+
+    The names are those :func:`resolve` gives (``learner``, ``learner.maml.inner_lr``),
+    so a finished trial's ``params`` can be checked against another space.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    kind = node_kind(value)
+    if kind is not None:
+        check_node(value, path)
+        found[path] = value
+        if kind == "choice" and isinstance(value[kind], dict):
+            for name, options in value[kind].items():
+                found |= parameters(dict(options or {}), _join(path, str(name)))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found |= parameters(item, _join(path, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found |= parameters(item, _join(path, str(i)))
+    return found
+
+
+def stored_choices(choices: list[Any]) -> list[Any]:
+    """A choice list as Optuna stores it: plain values as they are; if any choice is a list or a
+    mapping (``augment: {choice: [[], [affine]]}``), every choice as its JSON text."""
     if not any(isinstance(choice, (list, dict)) for choice in choices):
-        return suggester.suggest_categorical(path, choices)
-    text = suggester.suggest_categorical(path, [json.dumps(choice, sort_keys=True) for choice in choices])
-    return json.loads(text)
+        return list(choices)
+    return [json.dumps(choice, sort_keys=True) for choice in choices]
+
+
+def _suggest_choice(suggester: Suggester, path: str, choices: list[Any]) -> Any:
+    """A categorical choice, decoded back from its stored form (:func:`stored_choices`)."""
+    stored = stored_choices(choices)
+    picked = suggester.suggest_categorical(path, stored)
+    return picked if stored == list(choices) else json.loads(picked)
 
 
 class FixedSuggester:
@@ -175,3 +206,65 @@ class FixedSuggester:
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+def covering_values(space: Any) -> list[Any]:
+    """Concrete values of ``space`` that together take every option of every ``choice`` node at least once.
+
+    Not the product of all choices: each value picks, at every choice it meets, the
+    option with the most options not yet taken below it (itself included), so about
+    as many values as the widest choice suffice, nested choices included. Ranges take
+    their low end. Equal values are listed once.
+    """
+    below: dict[tuple[str, int], set[tuple[str, int]]] = {}
+    everything = _options_below(space, "", below)
+    taken: set[tuple[str, int]] = set()
+    values: list[Any] = []
+    while True:
+        suggester = _CoveringSuggester(below, taken)
+        value = resolve(space, suggester)
+        if value not in values:
+            values.append(value)
+        if not (everything - taken):
+            return values
+
+
+def _options_below(value: Any, path: str, below: dict[tuple[str, int], set[tuple[str, int]]]) -> set[tuple[str, int]]:
+    """Every ``(choice path, option index)`` inside ``value``; fills ``below`` with each option's own set,
+    naming paths as :func:`resolve` does."""
+    kind = node_kind(value)
+    if kind == "choice":
+        check_node(value, path)
+        arg = value[kind]
+        found: set[tuple[str, int]] = set()
+        for i, option in enumerate(arg):
+            mapping = isinstance(arg, dict)  # options with settings, which may hold choices of their own
+            branch = _options_below(dict(arg[option] or {}), _join(path, option), below) if mapping else ()
+            below[(path, i)] = {(path, i), *branch}
+            found |= below[(path, i)]
+        return found
+    if kind is not None:
+        return set()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found = set()
+    for key, item in items:
+        found |= _options_below(item, _join(path, str(key)), below)
+    return found
+
+
+class _CoveringSuggester:
+    """Picks the option with the most untaken options below it; ranges at their low end."""
+
+    def __init__(self, below: dict[tuple[str, int], set[tuple[str, int]]], taken: set[tuple[str, int]]):
+        self.below, self.taken = below, taken
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        best = max(range(len(choices)), key=lambda i: (len(self.below[(name, i)] - self.taken), -i))
+        self.taken.add((name, best))
+        return choices[best]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, *, log: bool = False) -> float:
+        return low

@@ -1,26 +1,27 @@
-"""The Optuna study of a search: its storage, its sampler, and opening it safely.
+"""The Optuna study of a search: its sampler, and opening it safely next to its run directory.
 
-A database URL (``sqlite:///...``, ``postgresql://...``) gets heartbeats, so a
-dead worker's trial is failed and retried; a plain path is a journal file. The
-sampler is TPE (seeded) for one objective and NSGA-II for several, unless the
-recipe names one.
+The storage is opened by :mod:`autometa.search.storage`; the study is created
+once (by whichever process comes first) and checked to hold this recipe's
+search and this run directory's trials (:mod:`autometa.search.identity`). The
+sampler is TPE for one objective and NSGA-II for several, unless the recipe
+names one, seeded per trial (:mod:`autometa.search.seeding`).
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import optuna
 
 from autometa.errors import RunDirectoryError
 from autometa.recipe.schema import Recipe, SearchSection
+from autometa.search.identity import STUDY_NAME, bind_run_directory, check_storage_present, claim_study
 from autometa.search.objectives import DIRECTIONS
 from autometa.search.pruning import make_pruner
-from autometa.search.retries import experimental_optuna, retry_callback
-
-#: Seconds between a running trial's heartbeats in database storage, and how long
-#: a silent trial may stay RUNNING before another worker retries it.
-HEARTBEAT_SECONDS = 10
-GRACE_SECONDS = 60
-STUDY_NAME = "autometa"
+from autometa.search.redact import redact_storage
+from autometa.search.run_directory import RunDirectory
+from autometa.search.seeding import TrialSeededSampler
+from autometa.search.storage import open_storage, sqlite_path, storage_error
 
 
 def directions(recipe: Recipe) -> list[str]:
@@ -28,53 +29,63 @@ def directions(recipe: Recipe) -> list[str]:
     return [DIRECTIONS[name] for name in recipe.search.objectives]
 
 
-def open_storage(spec: str) -> optuna.storages.BaseStorage:
-    """A database URL gets heartbeats (a dead worker's trial is retried); a path is a journal file."""
-    if "://" in spec:
-        return optuna.storages.RDBStorage(
-            spec,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=retry_callback(),
-        )
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
+def open_study(spec: str, recipe: Recipe, run: RunDirectory, *, owned: bool) -> tuple[optuna.Study, bool]:
+    """Create or load the study of ``recipe`` in ``spec``; returns it and whether this call created it.
 
-    return JournalStorage(JournalFileBackend(spec))
-
-
-def open_study(spec: str, recipe: Recipe) -> optuna.Study:
-    """Create or load the study; a corrupt or foreign storage is one clear error."""
+    ``owned``: ``spec`` is the run directory's own storage. A storage holding
+    another search, or one without the study while ``run`` holds trial folders,
+    is one clear error, and nothing is created then.
+    """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with experimental_optuna():
+    path = sqlite_path(spec)
+    if path is not None and (not path.is_file() or path.stat().st_size == 0):
+        check_storage_present(run, spec, exists=False)  # before SQLite creates the file
+    storage = open_storage(spec, recipe.search)
+    options = {"sampler": TrialSeededSampler(partial(make_sampler, recipe.search), recipe.seed),
+               "pruner": make_pruner(recipe)}
+    try:
+        exists = STUDY_NAME in optuna.get_all_study_names(storage)
+        check_storage_present(run, spec, exists=exists)
+        created = not exists
         try:
             study = optuna.create_study(
-                storage=open_storage(spec),
-                study_name=STUDY_NAME,
-                directions=directions(recipe),
-                sampler=make_sampler(recipe.search, recipe.seed),
-                pruner=make_pruner(recipe),
-                load_if_exists=True,
+                storage=storage, study_name=STUDY_NAME, directions=directions(recipe), **options
             )
-        except Exception as exc:  # sqlalchemy, json and version errors all mean "cannot use this file"
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RunDirectoryError(
-                f"storage {spec}: cannot be opened as an Optuna study ({reason}); "
-                "delete or move it to start afresh, or pass another --storage"
-            ) from None
+        except optuna.exceptions.DuplicatedStudyError:  # another worker created it a moment ago
+            created = False
+        if not created:
+            study = optuna.load_study(storage=storage, study_name=STUDY_NAME, **options)
+    except RunDirectoryError:
+        raise
+    except Exception as exc:  # sqlalchemy, json and version errors all mean "cannot use this storage"
+        raise storage_error(spec, exc) from None
     wanted = [optuna.study.StudyDirection[d.upper()] for d in directions(recipe)]
     if study.directions != wanted:
         raise RunDirectoryError(
-            f"storage {spec}: holds a study with other objectives than {recipe.search.objectives}; "
-            "give the recipe a new name or pass another --storage"
+            f"storage {redact_storage(spec)}: holds a study with other objectives than {recipe.search.objectives}; "
+            "give this search its own database or file"
         )
-    return study
+    identity = claim_study(study, recipe, spec, created=created, adopt_unmarked=owned)
+    bind_run_directory(run, spec, identity, study)
+    return study, created
+
+
+def delete_if_empty(study: optuna.Study) -> None:
+    """Delete a study that holds no trial (one this command created before it failed to start)."""
+    if not study.get_trials(deepcopy=False):
+        optuna.delete_study(study_name=study.study_name, storage=study._storage)
+
+
+def sampler_name(search: SearchSection) -> str:
+    """The sampler a search uses: TPE for one objective, NSGA-II for several, unless the recipe names one."""
+    if search.sampler == "auto":
+        return "tpe" if len(search.objectives) == 1 else "nsga2"
+    return search.sampler
 
 
 def make_sampler(search: SearchSection, seed: int) -> optuna.samplers.BaseSampler:
-    """TPE (seeded) for one objective, NSGA-II for several, unless the recipe names one."""
-    name = search.sampler
-    if name == "auto":
-        name = "tpe" if len(search.objectives) == 1 else "nsga2"
+    """The search's sampler (:func:`sampler_name`), seeded with ``seed``."""
+    name = sampler_name(search)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "nsga2":

@@ -9,8 +9,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from autometa.search.retries import counts_toward_budget
+from autometa.experience.store import TRANSFERRED_FROM
+from autometa.search.retries import SURPLUS_ATTR, counts_toward_budget
 from autometa.search.run_directory import RunDirectory, read_json
+
+
+#: Optuna's trial states as the report, the live view and ``--json`` name them.
+STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+               TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
 
 
 @dataclass
@@ -25,6 +31,7 @@ class TrialSummary:
     duration_s: float | None = None
     steps: int | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    transferred_from: dict[str, Any] | None = None  # the earlier search's trial this one re-trains (warm start)
 
 
 @dataclass
@@ -41,6 +48,7 @@ class SearchSummary:
     test: dict[int, dict[str, Any]]
     elapsed_s: float
     artifacts: Path | None = None
+    warm_start: dict[str, Any] = field(default_factory=dict)  # what a warm start transferred, from where
 
     @property
     def completed(self) -> int:
@@ -76,13 +84,15 @@ def summarize(study: optuna.Study, run: RunDirectory) -> list[TrialSummary]:
     trials = []
     for t in study.get_trials(deepcopy=False):
         metrics = read_json(run.trials_dir / str(t.number) / "metrics.json") or {}
-        state = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
-                 TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+        state = STATE_NAMES[t.state]
         reason = t.user_attrs.get("failure") or metrics.get("reason")
-        if t.state == TrialState.FAIL and not counts_toward_budget(t):
+        if SURPLUS_ATTR in t.user_attrs:
+            state, reason = "surplus", "started after other processes had taken the budget's last trials"
+        elif t.state == TrialState.FAIL and not counts_toward_budget(t):
             reason = reason or "cut off (process killed); retried"
         duration = t.duration.total_seconds() if t.duration else None
-        trials.append(TrialSummary(t.number, state, t.values, t.params, reason, duration, t.last_step, metrics))
+        trials.append(TrialSummary(t.number, state, t.values, t.params, reason, duration, t.last_step, metrics,
+                                   t.user_attrs.get(TRANSFERRED_FROM)))
     return trials
 
 

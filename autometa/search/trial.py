@@ -2,10 +2,16 @@
 
 A trial still training at ``search.timeout_minutes`` stops there: its
 checkpoint is saved and it is recorded as pruned, with the step it reached as
-the reason; Optuna then starts no new trial.
+the reason; no new trial starts.
+
 A trial that diverges, runs out of memory or whose plugin raises is recorded as
 failed with its reason (traceback in ``trials/<n>/log.txt``); the study goes on.
-Its ``metrics.json`` keeps the learning curve (``history``: the training metrics
+A full disk or a folder autometa may not write to is no fault of the strategy:
+the trial is cut off (retried on the next run) and the search stops with that
+error. :func:`optimize` runs trials until the study's budget is spent, whichever
+process runs them (:mod:`autometa.search.budget`).
+
+A trial's ``metrics.json`` keeps the learning curve (``history``: the training metrics
 every ``meta_steps // 20`` steps, each validation with its CI), so the report and
 the observers read files, not logs; it is attached to the trial as an Optuna
 artifact before the trial ends.
@@ -13,14 +19,13 @@ artifact before the trial ends.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
-import os
 import shutil
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +37,13 @@ from autometa.learning.evaluation import EvalResult
 from autometa.learning.trainer import StoppedAtDeadline, train
 from autometa.plugins.host import PluginHost
 from autometa.recipe.schema import Recipe, SearchSection
+from autometa.search.budget import POLL_SECONDS, Step, next_step, over_budget
 from autometa.search.objectives import measure_costs
 from autometa.search.pruning import episode_key
-from autometa.search.retries import retried_checkpoint
+from autometa.search.retries import SURPLUS_ATTR, WORKER_ATTR, retried_checkpoint, worker_id
 from autometa.search.run_directory import RunDirectory, write_json
+from autometa.search.run_log import file_log
+from autometa.search.storage import fail_stale_trials
 from autometa.search.study_artifacts import StudyArtifacts
 
 if TYPE_CHECKING:
@@ -43,6 +51,13 @@ if TYPE_CHECKING:
     from autometa.search.view import SearchView
 
 log = logging.getLogger("autometa.search")
+
+#: OSErrors that are no fault of the strategy: the search stops, the trial is retried on the next run.
+STOPS_THE_SEARCH = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+class TrialEnded(Exception):
+    """The trial ended without a value, recorded (failed for a reason of its own, or surplus); the search goes on."""
 
 
 class TrialObjective:
@@ -59,15 +74,19 @@ class TrialObjective:
         self.deadline = time.monotonic() + 60 * timeout if timeout else None  # a running trial stops there too
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        if over_budget(trial.study, trial.number, self.recipe.search.trials):
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            raise TrialEnded("surplus: other processes had already started the last trials of the budget")
+        trial.set_user_attr(WORKER_ATTR, worker_id())
         folder = self.run.trial_dir(trial.number)
         started = time.perf_counter()
         metrics: dict[str, Any] = {"number": trial.number, "history": {"train": [], "val": []}}
-        with _trial_log(folder / "log.txt") as tlog:
+        with file_log(folder / "log.txt") as tlog:
             try:
                 strategy = self.recipe.strategy_for(trial)
                 write_json(folder / "params.json", {"params": trial.params, "strategy": strategy.model_dump(mode="json")})
                 self._resume_retry(trial, folder, tlog)
-                tlog.info("trial %d (process %d): %s", trial.number, os.getpid(), trial.params)
+                tlog.info("trial %d (process %s): %s", trial.number, worker_id(), trial.params)
                 self.plugins.notify("trial_started", trial=trial, strategy=strategy)
                 if self.view is not None:
                     self.view.trial_started(trial.number, self.recipe.training.meta_steps, trial.params)
@@ -102,12 +121,23 @@ class TrialObjective:
                 tlog.info("interrupted by Ctrl-C: the next run retries this trial from its checkpoint")
                 self._finish(trial, folder, metrics, started, "interrupted", None, "interrupted")
                 raise
+            except OSError as exc:
+                if exc.errno not in STOPS_THE_SEARCH:
+                    raise self._failed(trial, folder, metrics, started, exc, tlog) from exc
+                tlog.error("cut off: %s; the next run retries this trial\n%s", exc, traceback.format_exc())
+                self._finish(trial, folder, metrics, started, "interrupted", None, str(exc))
+                raise  # not caught by optimize: the search stops with it
             except Exception as exc:
-                reason = failure_reason(exc)
-                tlog.error("failed: %s\n%s", reason, traceback.format_exc())
-                trial.set_user_attr("failure", reason)
-                self._finish(trial, folder, metrics, started, "failed", None, reason)
-                raise
+                raise self._failed(trial, folder, metrics, started, exc, tlog) from exc
+
+    def _failed(self, trial: optuna.Trial, folder: Path, metrics: dict[str, Any], started: float,
+                exc: Exception, tlog: logging.Logger) -> TrialEnded:
+        """Record a failure of the trial's own: it counts toward the budget and is not retried."""
+        reason = failure_reason(exc)
+        tlog.error("failed: %s\n%s", reason, traceback.format_exc())
+        trial.set_user_attr("failure", reason)
+        self._finish(trial, folder, metrics, started, "failed", None, reason)
+        return TrialEnded(reason)
 
     def _progress(
         self, trial: optuna.Trial, tlog: logging.Logger, curve: list[dict[str, float]]
@@ -159,7 +189,12 @@ class TrialObjective:
         values: list[float] | None, reason: str | None,
     ) -> None:
         metrics.update(state=state, values=values, reason=reason, duration_s=round(time.perf_counter() - started, 3))
-        write_json(folder / "metrics.json", metrics)
+        try:
+            write_json(folder / "metrics.json", metrics)
+        except OSError as exc:
+            if state == "complete":
+                raise  # a complete trial's record must not be lost: the trial is cut off and retried
+            log.warning("could not write %s: %s", folder / "metrics.json", exc)
         if state != "interrupted":
             self.artifacts.attach_to_trial(trial, [folder / "metrics.json", folder / "log.txt"])
             self.plugins.notify(
@@ -177,34 +212,17 @@ def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-@contextmanager
-def _trial_log(path: Path) -> Iterator[logging.Logger]:
-    """Everything autometa logs during a trial also goes to its ``log.txt``."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("autometa")
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield log
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(previous)
-        handler.close()
-
-
-def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], Any], n_trials: int, search: SearchSection) -> None:
-    """``study.optimize`` for ``n_trials`` more trials (or until ``search.timeout_minutes``); a failing
-    trial is recorded and the study goes on.
-
-    Optuna's own warning about a failed trial (with its traceback) stays off stderr:
-    the view says why the trial failed, and its ``log.txt`` keeps the traceback.
-    """
-    timeout = search.timeout_minutes * 60 if search.timeout_minutes else None
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,))
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+def optimize(study: optuna.Study, objective: TrialObjective, search: SearchSection, *, heartbeats: bool) -> None:
+    """Run trials until the study holds ``search.trials`` counted trials, whichever processes ran them, or
+    ``search.timeout_minutes`` have passed; a trial that ends without a value is recorded and the search goes
+    on. ``heartbeats``: the storage fails a dead process's trial, so waiting for other processes is safe."""
+    deadline = objective.deadline or math.inf  # the one the running trial also stops at
+    while time.monotonic() < deadline:
+        step = next_step(study, search.trials, heartbeats=heartbeats)
+        if step == Step.DONE:
+            return
+        if step == Step.WAIT:
+            time.sleep(POLL_SECONDS)
+            fail_stale_trials(study)
+            continue
+        study.optimize(objective, n_trials=1, catch=(TrialEnded,))

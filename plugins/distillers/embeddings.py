@@ -25,6 +25,7 @@ from autometa import (
 )
 from autometa_plugins.distillers.student import (
     DistillationOptions,
+    check_student,
     describe,
     make_student,
 )
@@ -36,7 +37,11 @@ class EmbeddingDistiller(Distiller):
     name: ClassVar[str] = "embeddings"
     Options: ClassVar[type[DistillationOptions]] = DistillationOptions
 
+    def check(self, predictor: nn.Module) -> None:
+        check_student(predictor, self.options, self.name)
+
     def distill(self, student: nn.Module, context: CompressionContext) -> StageOutput:
+        self.check(student)
         options = self.options
         student = make_student(student, options.student_backbone, context)
         images = context.example[0]

@@ -24,6 +24,7 @@ from autometa import (
 )
 from autometa_plugins.distillers.student import (
     DistillationOptions,
+    check_student,
     describe,
     make_student,
 )
@@ -39,7 +40,11 @@ class LogitDistiller(Distiller):
     name: ClassVar[str] = "logits"
     Options: ClassVar[type[LogitOptions]] = LogitOptions
 
+    def check(self, predictor: nn.Module) -> None:
+        check_student(predictor, self.options, self.name)
+
     def distill(self, student: nn.Module, context: CompressionContext) -> StageOutput:
+        self.check(student)
         options = self.options
         student = make_student(student, options.student_backbone, context)
         t = options.temperature

@@ -26,6 +26,17 @@ class DistillationOptions(PluginOptions):
     )
 
 
+def check_student(predictor: nn.Module, options: DistillationOptions, distiller: str) -> None:
+    """Refuse a new student backbone for a predictor that adapts its backbone's weights: its inner
+    loop's meta-learned state (rates, per-step batch norm) belongs to the backbone it was trained with."""
+    if options.student_backbone is not None and getattr(predictor, "adapts_backbone", False):
+        raise RecipeError(
+            f"compression.distiller {distiller}: student_backbone cannot replace the backbone this predictor "
+            "adapts to every support set with meta-learned inner-loop state; distil into the same backbone "
+            "(drop student_backbone), or use a learner that does not adapt its backbone (anil, metric learners)"
+        )
+
+
 def make_student(predictor: nn.Module, backbone_ref, context: CompressionContext) -> nn.Module:
     """A copy of ``predictor``, its backbone replaced by a new one when ``backbone_ref`` is set."""
     student = copy.deepcopy(predictor)

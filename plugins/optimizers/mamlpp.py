@@ -40,9 +40,6 @@ class PerLayerPerStepLR(InnerOptimizer):
         """The rates of inner step ``step``, one per layer (the last step's beyond the trained count)."""
         return self.rates[min(step, self.rates.shape[0] - 1)]
 
-    def export_step_size(self, name: str, step: int) -> torch.Tensor:
-        return self.rates_at(step)[self.layer_index[name]].detach()
-
     def step(
         self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], step: int, state: Any
     ) -> tuple[dict[str, torch.Tensor], Any]:

@@ -29,6 +29,7 @@ class MetaSGD(InnerOptimizer):
 
     name = "meta_sgd"
     Options = MetaSGDOptions
+    state_per_weight = "a learning rate per weight"
 
     def __init__(self, options: MetaSGDOptions, params: dict[str, torch.Tensor], steps: int, lr: float):
         super().__init__(options, params, steps, lr)
@@ -47,6 +48,3 @@ class MetaSGD(InnerOptimizer):
         self, params: dict[str, torch.Tensor], grads: dict[str, torch.Tensor], step: int, state: Any
     ) -> tuple[dict[str, torch.Tensor], Any]:
         return {name: param - self.rate(name) * grads[name] for name, param in params.items()}, state
-
-    def export_step_size(self, name: str, step: int) -> torch.Tensor:
-        return self.rate(name).detach()

@@ -20,6 +20,7 @@ from autometa import (
     CompressionContext,
     PluginOptions,
     Pruner,
+    RecipeError,
     StageOutput,
     count_parameters,
     feature_size,
@@ -51,7 +52,16 @@ class ChannelPruner(Pruner):
     name: ClassVar[str] = "channels"
     Options: ClassVar[type[ChannelPruningOptions]] = ChannelPruningOptions
 
+    def check(self, predictor: nn.Module) -> None:
+        fixed_by = getattr(predictor, "backbone_shapes_fixed_by", lambda: None)()
+        if fixed_by:
+            raise RecipeError(
+                f"compression.pruner channels cannot remove channels from this predictor: its {fixed_by} is "
+                "shaped like the backbone's weights; use pruner magnitude (same shapes), or a strategy without it"
+            )
+
     def prune(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
+        self.check(predictor)
         options = self.options
         predictor = copy.deepcopy(predictor).eval()
         backbone = predictor.backbone
@@ -78,6 +88,7 @@ class ChannelPruner(Pruner):
                 predictor.zero_grad()
                 query_cross_entropy(predictor, context.sample_episode()).backward()
             pruner.step()
+            backbone.out_features = feature_size(backbone, context.example[0])  # what a zero head is sized by
 
         prune_in_steps(
             predictor, context, prune_step,

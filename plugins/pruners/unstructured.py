@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import ClassVar
 
+import torch
 from pydantic import Field
 from torch import nn
 from torch.nn.utils import prune
@@ -40,23 +41,26 @@ class MagnitudePruner(Pruner):
     def prune(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
         options = self.options
         predictor = copy.deepcopy(predictor).eval()
-        weights = [
-            (m, "weight") for m in predictor.modules() if isinstance(m, (nn.Conv2d, nn.Linear))
-        ]
+        weights = [(m, "weight") for m in predictor.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        masks: list[torch.Tensor] = []
+
         def prune_step(step: int) -> None:
-            # Cumulative target after this step; pruning the remaining weights by the increment.
-            done = 1 - (1 - options.amount) ** ((step - 1) / options.iterations)
+            # Cumulative share of all weights zeroed after this step (zeros are the smallest, so kept).
             target = 1 - (1 - options.amount) ** (step / options.iterations)
-            prune.global_unstructured(
-                weights, pruning_method=prune.L1Unstructured, amount=(target - done) / (1 - done)
-            )
+            prune.global_unstructured(weights, pruning_method=prune.L1Unstructured, amount=target)
+            for module, name in weights:  # no reparametrisation left: every weight keeps its name (an
+                prune.remove(module, name)  # inner loop or inner optimizer may look it up by name)
+            masks[:] = [module.weight != 0 for module, _ in weights]
+
+        def keep_pruned() -> None:
+            with torch.no_grad():
+                for (module, _), mask in zip(weights, masks):
+                    module.weight.mul_(mask)
 
         prune_in_steps(
-            predictor, context, prune_step,
+            predictor, context, prune_step, after_step=keep_pruned,
             iterations=options.iterations, finetune_steps=options.finetune_steps, lr=options.lr,
         )
-        for module, name in weights:
-            prune.remove(module, name)
         total, nonzero = count_parameters(predictor), count_nonzero_parameters(predictor)
         return StageOutput(
             predictor.eval(),

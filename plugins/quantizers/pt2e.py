@@ -22,6 +22,7 @@ from autometa import (
     PluginError,
     PluginOptions,
     Quantizer,
+    RecipeError,
     StageOutput,
     episode_accuracy,
 )
@@ -40,7 +41,22 @@ class Int8Quantizer(Quantizer):
     name: ClassVar[str] = "int8"
     Options: ClassVar[type[Int8Options]] = Int8Options
 
+    def check(self, predictor: nn.Module) -> None:
+        if getattr(predictor, "adapts_backbone", False):
+            raise RecipeError(
+                "compression.quantizer int8 quantizes a backbone's fixed weights, but this predictor adapts its "
+                "backbone's weights to every support set; drop the quantizer, or use a metric learner"
+            )
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not m.track_running_stats
+               for m in predictor.backbone.modules()):
+            raise RecipeError(
+                "compression.quantizer int8 folds batch norm into the convolutions, which needs running "
+                "statistics, but this predictor normalises with each episode's own (as gradient learners do); "
+                "drop the quantizer, or use a metric learner"
+            )
+
     def quantize(self, predictor: nn.Module, context: CompressionContext) -> StageOutput:
+        self.check(predictor)
         try:
             from torchao.quantization.pt2e import allow_exported_model_train_eval
             from torchao.quantization.pt2e.quantize_pt2e import (

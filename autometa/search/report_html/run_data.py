@@ -19,8 +19,9 @@ from autometa.errors import RunDirectoryError
 from autometa.learning.evaluation import EvalResult
 from autometa.search.preview import PreviewEpisode, read_preview
 from autometa.search.pruning import episode_key
+from autometa.search.identity import STUDY_NAME
+from autometa.search.redact import redact_storage
 from autometa.search.run_directory import RunDirectory, read_json
-from autometa.search.study import STUDY_NAME
 from autometa.search.summary import TrialSummary, best_numbers, summarize
 
 
@@ -61,7 +62,7 @@ class RunData:
 
     root: Path
     recipe: dict[str, Any]
-    storage: str
+    storage: str  #: as shown: without its password (autometa.search.redact)
     study: optuna.Study
     trials: list[TrialCurves]
     best: list[int]
@@ -125,7 +126,7 @@ def load_run(root: Path, study: optuna.Study, storage: str) -> RunData:
     frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
     trials = [_curves(summary, frozen[summary.number]) for summary in summarize(study, run)]
     card = read_json(run.root / "artifacts" / "model_card.json")
-    return RunData(run.root, recipe, storage, study, trials, best_numbers(study), card, read_preview(run.preview_file))
+    return RunData(run.root, recipe, redact_storage(storage), study, trials, best_numbers(study), card, read_preview(run.preview_file))
 
 
 def _curves(summary: TrialSummary, frozen: optuna.trial.FrozenTrial) -> TrialCurves:
