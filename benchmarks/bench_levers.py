@@ -100,11 +100,9 @@ def run_one(name: str, config: dict, args: argparse.Namespace, out: Path) -> dic
     test_episodes = split_episodes(recipe, at_size(data, strategy.image_size), "test")
     test = evaluate_learner(result.learner, test_episodes)
     predictor = result.learner.deployable_predictor().eval()
-    exports = {}
-    for fmt in ("torch_export", "onnx"):
-        exporter = registry.create("exporter", fmt)
-        report = export_and_verify(predictor, exporter, out / name / f"predictor{exporter.suffix}", list(test_episodes[:3]))
-        exports[fmt] = report.max_abs_diff
+    exporters = [registry.create("exporter", fmt) for fmt in ("torch_export", "onnx")]
+    reports = export_and_verify(predictor, exporters, out / name, list(test_episodes[:3]))
+    exports = {report.format: report.max_abs_diff for report in reports}
     return {
         "config": name, "steps": result.steps, "train_cpu_s": round(train_cpu, 1),
         "test_error": round(100 * (1 - test.mean), 2), "ci95": round(100 * test.ci95, 2), "episodes": test.n,

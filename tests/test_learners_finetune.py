@@ -99,5 +99,5 @@ def test_a_fitting_predictor_with_views_exports_and_verifies(fmt, tmp_path):
             predictor(*episodes[0].predictor_inputs()), learner.predict(episodes[0]), atol=1e-5, rtol=1e-5
         )
     exporter = default_host().registry.create("exporter", fmt)
-    report = export_and_verify(predictor, exporter, tmp_path / f"predictor{exporter.suffix}", episodes)
+    [report] = export_and_verify(predictor, [exporter], tmp_path, episodes)
     assert report.fresh_process  # export_and_verify raised ExportError on any logit beyond the tolerance

@@ -32,6 +32,20 @@ def affine_grid(theta: Tensor, images: Tensor) -> Tensor:
     return F.affine_grid(theta, [images.shape[0], images.shape[1], images.shape[2], images.shape[3]], align_corners=False)
 
 
+def linear_resize(source: int, size: int, like: Tensor) -> Tensor:
+    """``[size, source]`` weights of linear interpolation with aligned corners (one axis of bilinear
+    upsampling). A matrix, not ``F.interpolate``: its kernel reads the batch size, which is free
+    in an exported predictor."""
+    position = torch.linspace(0, source - 1, size, dtype=like.dtype, device=like.device)
+    low = position.floor().clamp(max=source - 2).long() if source > 1 else position.long()
+    weight = position - low.to(like.dtype)
+    matrix = torch.zeros(size, source, dtype=like.dtype, device=like.device)
+    matrix[torch.arange(size), low] = 1 - weight
+    if source > 1:
+        matrix[torch.arange(size), low + 1] += weight
+    return matrix
+
+
 def translation_theta(shift: Tensor) -> Tensor:
     """``[M, 6]`` affine settings of a pure translation by ``shift [M, 2]`` (in [-1, 1] units)."""
     ones, zeros = torch.ones_like(shift[:, :1]), torch.zeros_like(shift[:, :1])
@@ -115,7 +129,8 @@ class Elastic(Augmentation):
 
     def apply(self, images: Tensor, settings: Tensor) -> Tensor:
         g = self.options.grid
-        coarse = settings.view(-1, 2, g, g)
-        field = F.interpolate(coarse, size=(images.shape[2], images.shape[3]), mode="bilinear", align_corners=True)
-        identity = translation_theta(torch.zeros_like(settings[:, :2])).view(-1, 2, 3)
+        coarse = settings.unflatten(1, (2, g, g))  # no -1: the count is a free size in an exported file
+        rows, columns = linear_resize(g, images.shape[2], coarse), linear_resize(g, images.shape[3], coarse)
+        field = torch.einsum("hg,ncgk,wk->nchw", rows, coarse, columns)  # bilinear upsampling, align_corners=True
+        identity = translation_theta(torch.zeros_like(settings[:, :2])).unflatten(1, (2, 3))
         return warp(images, affine_grid(identity, images) + field.permute(0, 2, 3, 1))
