@@ -160,7 +160,8 @@ def test_independent_processes_on_one_storage_share_its_budget(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; a scheduler's stop (SLURM, Kubernetes)
 def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path, stop):
     strategy = {"learner": {"search_toy": {"diverge": {"choice": [True, False]}, "sleep": 0.3}}}
-    recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 6}, training={"meta_steps": 6})
+    # more trials than run before the signal, so it never lands after the last one on a slow machine
+    recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 30}, training={"meta_steps": 6})
     run = tmp_path / "runs" / "toy"
     process = subprocess.Popen(search_command(recipe), env=environment(), cwd=tmp_path, stderr=subprocess.PIPE,
                                text=True)
