@@ -1,5 +1,6 @@
 """Deployment: the predictor's costs, tracing, the exporter contract, verification, compression and the model card."""
 
+from autometa.deploy.ensemble import EnsemblePredictor
 from autometa.deploy.exporter import (
     Exporter,
     ExporterOptions,
@@ -58,6 +59,7 @@ from autometa.deploy.verify import ExportReport, export_and_verify, run_in_fresh
 from autometa.errors import ExportError
 
 __all__ = [
+    "EnsemblePredictor",
     "Exporter",
     "ExporterOptions",
     "describe_predictor",

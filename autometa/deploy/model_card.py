@@ -58,6 +58,7 @@ class ModelCard:
     preprocessing: dict[str, Any]
     stages: list[StageCard]
     refit: bool = False  # trained again on meta-train + meta-val after the search chose it
+    ensemble: list[str] = field(default_factory=list)  # the members (best/ensemble/<rank>-trial<n>), if several
     artifacts: list[ExportReport] = field(default_factory=list)
     machine: str = ""
 
@@ -88,6 +89,8 @@ class ModelCard:
             "",
             *(["Refit: chosen on meta-val, then trained again on meta-train + meta-val (`export.refit`).", ""]
               if self.refit else []),
+            *([f"Ensemble (`export.ensemble`): {', '.join(self.ensemble)}; the strategy above is the first's.", ""]
+              if self.ensemble else []),
             "## Stages",
             "",
             f"Accuracy is the mean over fixed, seeded meta-test episodes with its 95% CI "

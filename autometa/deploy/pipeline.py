@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from autometa.components.registry import Registry
+from autometa.data.dataset import Preprocessing
 from autometa.data.episodes import Episode, EpisodeSampler
 from autometa.data.loading import at_size, load_data
+from autometa.deploy.ensemble import EnsemblePredictor
 from autometa.deploy.exporter import describe_predictor, load_artifact, predict_episode
 from autometa.deploy.measure import LATENCY_RUNS, measure_latencies
 from autometa.deploy.model_card import (
@@ -93,6 +95,8 @@ def compress(
 SOURCE_STAMP = "source.sha256"
 #: In ``best/``: the winner retrained on meta-train + meta-val (``export.refit``, see ``autometa.search.refit``).
 REFIT_CHECKPOINT = "refit.pt"
+#: In ``best/``: the checkpoints of ``export.ensemble``'s members, ``<rank>-trial<n>.pt`` (written by the search).
+ENSEMBLE_DIR = "ensemble"
 
 
 def compress_run(
@@ -118,14 +122,17 @@ def compress_run(
         best = best.with_name(REFIT_CHECKPOINT)
         if not best.is_file():
             raise AutometaError(f"{best}: export.refit is set but the winner was not refit; run 'autometa search' again")
+    members = ensemble_checkpoints(run_dir / "best", recipe.export.ensemble)
     artifacts = run_dir / "artifacts"
     source = artifacts / SOURCE_STAMP
-    digest = _source_digest(best, recipe)
+    digest = _source_digest([best, *members], recipe)
     if skip_if_current and source.is_file() and source.read_text() == digest:
         return artifacts
     checkpoint = load_checkpoint(best, registry)
     data = at_size(load_data(recipe.data, registry), checkpoint.preprocessing.image_size)
     predictor = checkpoint.learner.deployable_predictor()
+    if members:
+        predictor = ensemble_predictor(members, checkpoint.preprocessing, registry)
     teacher = frozen_copy(predictor)
     sampler = EpisodeSampler(
         data.train, checkpoint.strategy.train_episodes, preprocessing=data.preprocessing, seed=recipe.seed
@@ -149,6 +156,7 @@ def compress_run(
         episode_shape=recipe.evaluation.shape.model_dump(),
         preprocessing=preprocessing_dict(data.preprocessing),
         refit=recipe.export.refit,
+        ensemble=[path.stem for path in members],
         stages=result.stages,
         artifacts=reports,
         machine=machine_description(),
@@ -157,10 +165,40 @@ def compress_run(
     return artifacts
 
 
-def _source_digest(checkpoint: Path, recipe: Recipe) -> str:
-    """What the artifacts depend on: the checkpoint's bytes and the compression and export sections."""
+def ensemble_checkpoints(best_dir: Path, size: int) -> list[Path]:
+    """The member checkpoints ``export.ensemble: size`` ships, best first (none for ``size`` 1)."""
+    if size == 1:
+        return []
+    folder = best_dir / ENSEMBLE_DIR
+    members = sorted(folder.glob("*-trial*.pt"), key=lambda path: int(path.name.split("-")[0])) if folder.is_dir() else []
+    if len(members) < 2:
+        raise AutometaError(
+            f"{folder}: export.ensemble is {size} but fewer than two trials completed with a checkpoint; "
+            "run more trials or set export.ensemble: 1"
+        )
+    return members
+
+
+def ensemble_predictor(members: list[Path], preprocessing: Preprocessing, registry: Registry) -> EnsemblePredictor:
+    """The members' deployable predictors as one; they must take the same images."""
+    predictors = []
+    for path in members:
+        checkpoint = load_checkpoint(path, registry)
+        if checkpoint.preprocessing != preprocessing:
+            raise AutometaError(
+                f"{path}: export.ensemble: this member takes {preprocessing_dict(checkpoint.preprocessing)}, the "
+                f"winner {preprocessing_dict(preprocessing)}; search one image_size or set export.ensemble: 1"
+            )
+        predictors.append(checkpoint.learner.deployable_predictor())
+    return EnsemblePredictor(predictors)
+
+
+def _source_digest(checkpoints: list[Path], recipe: Recipe) -> str:
+    """What the artifacts depend on: the checkpoints' bytes and the compression and export sections."""
     sections = recipe.model_dump(mode="json", include={"compression", "export"})
-    digest = hashlib.sha256(checkpoint.read_bytes())
+    digest = hashlib.sha256()
+    for checkpoint in checkpoints:
+        digest.update(checkpoint.read_bytes())
     digest.update(json.dumps(sections, sort_keys=True).encode())
     return digest.hexdigest()
 

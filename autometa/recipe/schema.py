@@ -210,6 +210,17 @@ class ExportSection(Section):
     refit: bool = Field(
         False, description="retrain the winning strategy on meta-train + meta-val, and ship that model"
     )
+    ensemble: int = Field(
+        1, ge=1, le=10,
+        description="ship the top k complete trials (by validation accuracy) as one predictor averaging their "
+        "class probabilities; 1: the winner alone",
+    )
+
+    @model_validator(mode="after")
+    def _one_model_to_refit(self) -> ExportSection:
+        if self.refit and self.ensemble > 1:
+            raise ValueError("refit retrains the winner alone: set ensemble: 1, or refit: false to ship an ensemble")
+        return self
 
 
 #: A run name is one folder under ``output_dir``: it can neither climb out of it nor be empty.
@@ -232,6 +243,14 @@ class Recipe(Section):
     search: SearchSection = Field(default_factory=SearchSection)
     compression: CompressionSection | None = None
     export: ExportSection = Field(default_factory=ExportSection)
+
+    @model_validator(mode="after")
+    def _ensemble_uncompressed(self) -> Recipe:
+        if self.export.ensemble > 1 and self.compression is not None:
+            raise ValueError(
+                "export.ensemble: an ensemble ships uncompressed; remove the compression section or set ensemble: 1"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

@@ -50,7 +50,7 @@ from autometa.search.run_directory import RunDirectory, RunLock, read_json, writ
 from autometa.search.run_log import run_log
 from autometa.search.storage import is_database_url
 from autometa.search.study import delete_if_empty, open_study
-from autometa.search.summary import SearchSummary, best_numbers, summarize
+from autometa.search.summary import SearchSummary, best_numbers, summarize, top_numbers
 from autometa.search.trial import TrialObjective, optimize
 from autometa.search.workers import run_workers
 
@@ -177,6 +177,9 @@ def finish(study: optuna.Study, recipe: Recipe, run: RunDirectory, spec: str,
         run.write_best(recipe, strategy, checkpoint)
         if checkpoint.is_file():
             update_preview(run.preview_file, best[0], checkpoint, recipe, data, registry)
+        if recipe.export.ensemble > 1:
+            members = {n: run.trials_dir / str(n) / "checkpoint.pt" for n in top_numbers(study, recipe.export.ensemble)}
+            run.write_ensemble({n: path for n, path in members.items() if path.is_file()})
     summary = SearchSummary(
         name=recipe.name, run_dir=run.root, storage=redact_storage(spec), objectives=list(recipe.search.objectives),
         target_trials=recipe.search.trials, trials=summarize(study, run), best=best, test=test,

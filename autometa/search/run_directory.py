@@ -37,6 +37,7 @@ from typing import IO, Any
 
 import yaml
 
+from autometa.deploy.pipeline import ENSEMBLE_DIR
 from autometa.errors import RunDirectoryError
 from autometa.recipe.bounded_yaml import load_yaml_file
 from autometa.recipe.loading import dump_recipe
@@ -158,6 +159,17 @@ class RunDirectory:
         path = self.trials_dir / str(number)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def write_ensemble(self, checkpoints: dict[int, Path]) -> Path:
+        """``best/ensemble/<rank>-trial<n>.pt``: the checkpoints of ``export.ensemble``'s members (trial
+        number -> checkpoint, best first), replacing an earlier set."""
+        folder = self.best_dir / ENSEMBLE_DIR
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for rank, (number, checkpoint) in enumerate(checkpoints.items()):
+            replace_atomically(folder / f"{rank}-trial{number}.pt", lambda partial: shutil.copyfile(checkpoint, partial))
+        return folder
 
     def write_best(self, recipe: Recipe, strategy: Strategy, checkpoint: Path | None) -> Path:
         """``best/strategy.yaml``: the recipe with the winner's concrete strategy (trainable as is)."""

@@ -104,3 +104,9 @@ def best_numbers(study: optuna.Study) -> list[int]:
         return [t.number for t in sorted(study.best_trials, key=lambda t: -t.values[0])]
     except ValueError:
         return []
+
+
+def top_numbers(study: optuna.Study, count: int) -> list[int]:
+    """The ``count`` complete trials with the highest accuracy (the first objective), best first."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [t.number for t in sorted(complete, key=lambda t: (-t.values[0], t.number))[:count]]
