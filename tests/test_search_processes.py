@@ -163,8 +163,10 @@ def test_ctrl_c_and_a_diverging_trial_print_no_traceback(tmp_path, stop):
     # more trials than run before the signal, so it never lands after the last one on a slow machine
     recipe = write_recipe(tmp_path, strategy=strategy, search={"trials": 30}, training={"meta_steps": 6})
     run = tmp_path / "runs" / "toy"
+    # Ctrl-C as a terminal's foreground command gets it: a test run started in the background
+    # (`cmd &`) ignores SIGINT, and its children would inherit that
     process = subprocess.Popen(search_command(recipe), env=environment(), cwd=tmp_path, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def diverged_and_running():
         states = [json.loads(p.read_text())["state"] for p in run.glob("trials/*/metrics.json")]
